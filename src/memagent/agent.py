@@ -1,0 +1,266 @@
+"""The MemAgent loop: one job is a small state machine; `MemAgent` drives one or many jobs.
+
+A job reads its document as a stream of chunks. At each step it asks for a new memory given
+(question, memory, chunk), overwriting the old one; after the last chunk it asks for the answer
+given (question, memory) alone. The job never calls a model: it yields `ChatRequest`s and consumes
+`Completion`s, so a single `ask`, a batched scheduler, evaluation and RL rollouts share this code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from memagent.answer import AnswerRule, Extraction, extract_answer
+from memagent.chunking import Chunk, iter_chunks
+from memagent.config import AgentConfig, ResolvedBudgets
+from memagent.cost import CostReport, cost_report
+from memagent.errors import BudgetError, InputError
+from memagent.prompts import PromptTemplates
+from memagent.sources import text_blocks
+from memagent.types import LLM, ChatRequest, Completion, Tokenizer, Usage
+
+
+class Phase(str, Enum):
+    READING = "reading"  # next request is a memory update over the next chunk
+    ANSWERING = "answering"  # next request is the final answer from memory alone
+    DONE = "done"
+
+
+@dataclass
+class Step:
+    """One conversation of the loop: a memory update (kind='memory') or the answer (kind='final')."""
+
+    index: int  # chunk index; the final step has index = number of chunks
+    kind: str
+    chunk_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    memory: str  # memory after this step (for 'final': unchanged memory)
+    memory_tokens: int
+    memory_cut: bool  # the new memory hit the memory budget and was cut at a token boundary
+    finish_reason: str
+    seconds: float
+    chunk_sha: str = ""  # identifies the chunk, so a resumed run can prove it reads the same text
+    output: str = ""  # the raw reply of a final step
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class ResumeState:
+    """Where a previous run of the same job stopped (from its trace)."""
+
+    memory: str
+    steps: list[Step]
+
+    @property
+    def next_chunk(self) -> int:
+        return len(self.steps)
+
+
+@dataclass
+class Result:
+    question: str
+    answer: str | None
+    rule: AnswerRule
+    raw_answer: str
+    memory: str
+    steps: list[Step]
+    usage: Usage
+    document_tokens: int
+    seconds: float
+    cost: CostReport
+
+    @property
+    def chunks(self) -> int:
+        return sum(1 for s in self.steps if s.kind == "memory")
+
+    @property
+    def boxed(self) -> bool:
+        return self.rule is AnswerRule.BOXED
+
+
+def chunk_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+StepCallback = Callable[["Job", Step], None]
+
+
+@dataclass
+class Job:
+    """One (document, question) pair moving through the loop. Drive it with next_request/consume."""
+
+    question: str
+    chunks: Iterator[Chunk]
+    tokenizer: Tokenizer
+    budgets: ResolvedBudgets
+    templates: PromptTemplates
+    want_logprobs: bool = False
+    keep_conversations: bool = False
+    resume: ResumeState | None = None
+    on_step: StepCallback | None = None
+    tag: Any = None  # caller's handle (sample id, group id)
+    phase: Phase = Phase.READING
+    memory: str = ""
+    steps: list[Step] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    conversations: list[tuple[ChatRequest, Completion]] = field(default_factory=list)
+    extraction: Extraction | None = None
+    document_tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    _current: Chunk | None = None
+    _pending: ChatRequest | None = None
+
+    def __post_init__(self) -> None:
+        if not self.question.strip():
+            raise InputError("the question is empty")
+        n = len(self.tokenizer.encode(self.question))
+        if n > self.budgets.query:
+            raise BudgetError(
+                f"the question is {n} tokens, over the query budget of {self.budgets.query} "
+                "(raise --query, keeping the window in mind)"
+            )
+        if self.resume is not None:
+            self.memory = self.resume.memory
+            self.steps = list(self.resume.steps)
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.DONE
+
+    def next_request(self) -> ChatRequest | None:
+        """The request this job needs answered next (the same one until consume), or None if done."""
+        if self._pending is not None or self.phase is Phase.DONE:
+            return self._pending
+        if self.phase is Phase.READING:
+            chunk = self._next_chunk()
+            if chunk is None:
+                if not self.steps:
+                    raise InputError("the document is empty: nothing to read")
+                self.phase = Phase.ANSWERING
+            else:
+                self._current = chunk
+                messages = self.templates.memory_update_messages(self.question, self.memory, chunk.text)
+                self._pending = self._request(messages, self.budgets.memory)
+                return self._pending
+        messages = self.templates.final_answer_messages(self.question, self.memory)
+        self._pending = self._request(messages, self.budgets.output)
+        return self._pending
+
+    def _next_chunk(self) -> Chunk | None:
+        for chunk in self.chunks:
+            self.document_tokens += chunk.n_tokens
+            if chunk.index < len(self.steps):  # resumed: prove it's the same text, then skip
+                if self.steps[chunk.index].chunk_sha != chunk_sha(chunk.text):
+                    raise InputError(
+                        f"chunk {chunk.index} differs from the trace: the document, tokenizer or "
+                        "chunk budget changed since the trace was written; use a new --trace path"
+                    )
+                continue
+            return chunk
+        return None
+
+    def _request(self, messages: Sequence[dict[str, str]], max_tokens: int) -> ChatRequest:
+        prompt_tokens = self.tokenizer.chat_token_count(messages)
+        if prompt_tokens + max_tokens > self.budgets.window:  # guaranteed by resolve(); checked anyway
+            raise BudgetError(
+                f"prompt {prompt_tokens} + generation {max_tokens} tokens exceeds the "
+                f"{self.budgets.window}-token window"
+            )
+        return ChatRequest(tuple(messages), max_tokens, self.want_logprobs)
+
+    def consume(self, completion: Completion) -> Step:
+        """Take the backend's reply to next_request() and advance."""
+        request, self._pending = self._pending, None
+        if request is None:
+            raise RuntimeError("consume() called without a pending request")
+        self.usage.add(completion)
+        if self.keep_conversations:
+            self.conversations.append((request, completion))
+        if self.phase is Phase.READING:
+            step = self._update_memory(completion)
+        else:
+            self.extraction = extract_answer(completion.text)
+            step = Step(
+                len(self.steps), "final", 0, completion.prompt_tokens,
+                completion.completion_tokens, self.memory, self._memory_tokens(),
+                False, completion.finish_reason, completion.seconds, output=completion.text,
+            )
+            self.phase = Phase.DONE
+        self.steps.append(step)
+        if self.on_step is not None:
+            self.on_step(self, step)
+        return step
+
+    def _update_memory(self, completion: Completion) -> Step:
+        chunk = self._current
+        assert chunk is not None
+        ids = completion.completion_token_ids or self.tokenizer.encode(completion.text)
+        text = completion.text.strip()
+        cut = completion.finish_reason == "length"
+        if len(ids) > self.budgets.memory:  # a server that ignored max_tokens: cut at a token boundary
+            text = self.tokenizer.decode(ids[: self.budgets.memory]).strip()
+            cut = True
+        self.memory = text
+        return Step(
+            chunk.index, "memory", chunk.n_tokens, completion.prompt_tokens,
+            completion.completion_tokens, text, min(len(ids), self.budgets.memory), cut,
+            completion.finish_reason, completion.seconds, chunk_sha(chunk.text),
+        )
+
+    def _memory_tokens(self) -> int:
+        return len(self.tokenizer.encode(self.memory)) if self.memory else 0
+
+    def result(self) -> Result:
+        if self.extraction is None:
+            raise RuntimeError("job is not finished")
+        return Result(
+            self.question, self.extraction.answer, self.extraction.rule, self.extraction.raw,
+            self.memory, self.steps, self.usage, self.document_tokens,
+            time.perf_counter() - self.started,
+            cost_report(self.document_tokens, self.budgets, self.usage),
+        )
+
+
+class MemAgent:
+    """Read documents of any length with a small-window model. `ask` one, `ask_many` batched."""
+
+    def __init__(self, llm: LLM, config: AgentConfig | None = None, tokenizer: Tokenizer | None = None):
+        self.llm = llm
+        self.config = config or AgentConfig()
+        tok = tokenizer or getattr(llm, "tokenizer", None)
+        if tok is None:
+            raise InputError(
+                f"backend {llm.name} has no tokenizer: pass --tokenizer (a local tokenizer "
+                "directory) so chunks and budgets are counted in the model's tokens"
+            )
+        self.tokenizer: Tokenizer = tok
+        self.budgets = self.config.budgets.resolve(self.tokenizer, self.config.templates)
+
+    def job(self, document: str | Iterable[str], question: str, **kwargs: Any) -> Job:
+        chunks = iter_chunks(text_blocks(document), self.tokenizer, self.budgets.chunk)
+        return Job(question, chunks, self.tokenizer, self.budgets, self.config.templates, **kwargs)
+
+    def ask(self, document: str | Iterable[str], question: str, **kwargs: Any) -> Result:
+        return self.run([self.job(document, question, **kwargs)])[0]
+
+    def ask_many(
+        self, pairs: Sequence[tuple[str | Iterable[str], str]], max_active: int | None = None,
+        **kwargs: Any,
+    ) -> list[Result]:
+        """Answer many (document, question) pairs; each step's requests go to the backend together."""
+        jobs = [self.job(doc, q, tag=i, **kwargs) for i, (doc, q) in enumerate(pairs)]
+        return self.run(jobs, max_active=max_active)
+
+    def run(self, jobs: Sequence[Job], max_active: int | None = None) -> list[Result]:
+        from memagent.scheduler import run_jobs
+
+        run_jobs(self.llm, jobs, self.config.sampling, max_active=max_active)
+        return [job.result() for job in jobs]

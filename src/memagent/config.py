@@ -1,0 +1,100 @@
+"""Token budgets and agent settings.
+
+The paper's 8K window: query <= 1024, chunk <= 5000, memory <= 1024, final output <= 1024 tokens.
+`Budgets.resolve` measures the prompt templates' own overhead with the real tokenizer and checks
+the worst case (longest question, fullest memory, full chunk, full generation) fits the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from memagent.errors import BudgetError
+from memagent.prompts import PromptTemplates
+from memagent.types import SamplingParams, Tokenizer
+
+PAPER_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Token budgets. chunk=None: the paper's 5000, shrunk if needed so the worst case fits."""
+
+    window: int = 8192
+    query: int = 1024
+    chunk: int | None = None
+    memory: int = 1024
+    output: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in ("window", "query", "memory", "output"):
+            if getattr(self, name) < 1:
+                raise BudgetError(f"budget '{name}' must be >= 1, got {getattr(self, name)}")
+        if self.chunk is not None and self.chunk < 1:
+            raise BudgetError(f"budget 'chunk' must be >= 1, got {self.chunk}")
+
+    def resolve(self, tokenizer: Tokenizer, templates: PromptTemplates) -> ResolvedBudgets:
+        """Fix the chunk size and prove the worst case fits the window, or say which budget to cut."""
+        update_overhead = tokenizer.chat_token_count(
+            templates.memory_update_messages("", " ", "")
+        )
+        final_overhead = tokenizer.chat_token_count(templates.final_answer_messages("", " "))
+        fixed = update_overhead + self.query + self.memory + self.memory  # prompt memory + new memory
+        room = self.window - fixed
+        if self.chunk is None:
+            chunk = min(PAPER_CHUNK, room)
+            if chunk < 1:
+                raise BudgetError(
+                    f"window {self.window} leaves no room for a chunk: query {self.query} + memory "
+                    f"{self.memory} (read) + memory {self.memory} (written) + prompt template "
+                    f"{update_overhead} = {fixed} tokens; raise --window or lower the budgets"
+                )
+        else:
+            chunk = self.chunk
+            if chunk > room:
+                raise BudgetError(
+                    f"budgets do not fit the {self.window}-token window: template {update_overhead} "
+                    f"+ query {self.query} + memory {self.memory} + chunk {chunk} + new memory "
+                    f"{self.memory} = {fixed + chunk}; lower --chunk to {max(room, 0)} or raise --window"
+                )
+        final_total = final_overhead + self.query + self.memory + self.output
+        if final_total > self.window:
+            raise BudgetError(
+                f"final-answer step does not fit the {self.window}-token window: template "
+                f"{final_overhead} + query {self.query} + memory {self.memory} + output "
+                f"{self.output} = {final_total}; lower --output or --memory"
+            )
+        return ResolvedBudgets(
+            window=self.window,
+            query=self.query,
+            chunk=chunk,
+            memory=self.memory,
+            output=self.output,
+            update_overhead=update_overhead,
+            final_overhead=final_overhead,
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedBudgets:
+    """Budgets checked against a tokenizer and templates; every field is concrete."""
+
+    window: int
+    query: int
+    chunk: int
+    memory: int
+    output: int
+    update_overhead: int
+    final_overhead: int
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything that decides what the agent sends to the model."""
+
+    budgets: Budgets = field(default_factory=Budgets)
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    templates: PromptTemplates = field(default_factory=PromptTemplates)
+
+    def with_sampling(self, **changes: object) -> AgentConfig:
+        return replace(self, sampling=replace(self.sampling, **changes))  # type: ignore[arg-type]

@@ -1,0 +1,146 @@
+"""A local Hugging Face transformers model as a batched chat backend (CPU or GPU).
+
+Requests are rendered with the model's chat template, left-padded into one batch per
+max_tokens value, and generated together. With `want_logprobs` the per-token log-probs of the
+sampled tokens under the raw model (temperature 1, no top-p) are returned: that is the policy
+the RL loss compares against.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memagent.errors import BackendError, ModelNotFound
+from memagent.llm.hf_tokenizer import HFTokenizer
+from memagent.types import ChatRequest, Completion, SamplingParams
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TransformersLLM:
+    """Local model; load with `TransformersLLM.load(model_dir)`."""
+
+    def __init__(self, model: Any, tokenizer: HFTokenizer, name: str, max_batch: int = 16) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.max_batch = max_batch
+        self.device = next(model.parameters()).device
+        pad = tokenizer.hf.pad_token_id
+        self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
+        self.stop_ids = self._stop_ids()
+
+    @classmethod
+    def load(
+        cls, path: str | Path, device: str | None = None, dtype: str | None = None, max_batch: int = 16
+    ) -> TransformersLLM:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ModelNotFound(f"{path} is not a model directory (no config.json)")
+        device = pick_device(device)
+        if dtype is None:
+            use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+            torch_dtype = torch.bfloat16 if use_bf16 else torch.float32
+        else:
+            torch_dtype = getattr(torch, dtype)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFound(f"could not load a causal LM from {path}: {exc}") from exc
+        model.to(device).eval()
+        return cls(model, HFTokenizer.from_dir(path), name=path.name, max_batch=max_batch)
+
+    def _stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(eos, int):
+            ids.add(eos)
+        elif isinstance(eos, list):
+            ids.update(eos)
+        return ids
+
+    def generate(self, requests: Sequence[ChatRequest], sampling: SamplingParams) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(requests)
+        groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        for i, req in enumerate(requests):
+            groups[(req.max_tokens, req.want_logprobs)].append(i)
+        for (max_tokens, want_logprobs), idxs in groups.items():
+            for start in range(0, len(idxs), self.max_batch):
+                part = idxs[start : start + self.max_batch]
+                outs = self._generate_batch([requests[i] for i in part], sampling, max_tokens, want_logprobs)
+                for i, out in zip(part, outs, strict=True):
+                    results[i] = out
+        return [r for r in results if r is not None]
+
+    def _generate_batch(
+        self, requests: Sequence[ChatRequest], sampling: SamplingParams, max_tokens: int,
+        want_logprobs: bool,
+    ) -> list[Completion]:
+        import torch
+
+        t0 = time.perf_counter()
+        prompts = [self.tokenizer.chat_ids(r.messages) for r in requests]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):  # left padding: every prompt ends at the same column
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.pad_id}
+        if sampling.temperature > 0:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(
+                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                    return_dict_in_generate=True, output_logits=want_logprobs, **kwargs,
+                )
+        except RuntimeError as exc:  # OOM and friends: say which batch, keep the cause
+            raise BackendError(f"local generation failed for a batch of {len(prompts)}: {exc}") from exc
+        new = out.sequences[:, width:].tolist()
+        logprob_rows = self._logprobs(out.logits, out.sequences[:, width:]) if want_logprobs else None
+        per = (time.perf_counter() - t0) / len(prompts)
+        completions = []
+        for row, ids in enumerate(new):
+            ids, finish = self._trim(ids)
+            completions.append(Completion(
+                text=self.tokenizer.decode(ids), prompt_tokens=len(prompts[row]),
+                completion_tokens=len(ids), finish_reason=finish, seconds=per,
+                prompt_token_ids=prompts[row], completion_token_ids=ids,
+                logprobs=logprob_rows[row][: len(ids)] if logprob_rows is not None else None,
+            ))
+        return completions
+
+    def _trim(self, ids: list[int]) -> tuple[list[int], str]:
+        """Cut at the first stop token (kept out of the text, kept in the ids for RL)."""
+        for i, tok in enumerate(ids):
+            if tok in self.stop_ids:
+                return ids[: i + 1], "stop"
+        return ids, "length"
+
+    @staticmethod
+    def _logprobs(logits: Sequence[Any], tokens: Any) -> list[list[float]]:
+        import torch
+
+        # logits: steps x [batch, vocab] raw scores; tokens: [batch, steps]
+        stacked = torch.stack(list(logits), dim=1).float()  # [batch, steps, vocab]
+        lp = torch.log_softmax(stacked, dim=-1)
+        picked = lp.gather(-1, tokens[:, : lp.shape[1]].unsqueeze(-1)).squeeze(-1)  # [batch, steps]
+        return [row.tolist() for row in picked]

@@ -1,0 +1,147 @@
+"""The two prompts of the MemAgent loop and their rendering into chat messages.
+
+Defaults restate the paper's released templates: a memory-update prompt (problem, previous memory,
+section -> "Updated memory:") and a final-answer prompt (problem, memory -> answer in \\boxed{}).
+Users replace them from a TOML file with `memory_update` and `final_answer` keys.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from memagent.errors import InputError
+from memagent.types import Message
+
+NO_MEMORY = "No previous memory"
+
+MEMORY_UPDATE = """You are presented with a problem, a section of an article that may contain the answer to the problem, and a previous memory. Please read the provided section carefully and update the memory with the new information that helps to answer the problem. Be sure to retain all relevant details from the previous memory while adding any new, useful information.
+
+<problem>
+{problem}
+</problem>
+
+<memory>
+{memory}
+</memory>
+
+<section>
+{chunk}
+</section>
+
+Updated memory:
+"""
+
+FINAL_ANSWER = """You are presented with a problem and a previous memory. Please answer the problem based on the previous memory and put the answer in \\boxed{{}}.
+
+<problem>
+{problem}
+</problem>
+
+<memory>
+{memory}
+</memory>
+
+Your answer:
+"""
+
+# Fields each template must contain, so a user file that forgets one fails at load, not mid-run.
+_REQUIRED = {"memory_update": ("{problem}", "{memory}", "{chunk}"), "final_answer": ("{problem}", "{memory}")}
+
+
+class Layout(str, Enum):
+    """Where the chunk sits in the memory-update prompt.
+
+    paper: problem, memory, chunk (the paper's order; the fixed instruction + problem form a prefix
+    shared by every chunk of one job). chunk_first: the chunk before problem and memory, so many
+    questions over the same document share the chunk's prefill on prefix-caching servers.
+    """
+
+    PAPER = "paper"
+    CHUNK_FIRST = "chunk_first"
+
+
+CHUNK_FIRST_MEMORY_UPDATE = """Below is a section of an article. After it come a problem and a previous memory.
+
+<section>
+{chunk}
+</section>
+
+The section above may contain the answer to the problem below. Please update the memory with the new information from the section that helps to answer the problem. Be sure to retain all relevant details from the previous memory while adding any new, useful information.
+
+<problem>
+{problem}
+</problem>
+
+<memory>
+{memory}
+</memory>
+
+Updated memory:
+"""
+
+
+@dataclass(frozen=True)
+class PromptTemplates:
+    memory_update: str = MEMORY_UPDATE
+    final_answer: str = FINAL_ANSWER
+    system: str | None = None  # an optional system message before the user turn
+
+    def __post_init__(self) -> None:
+        for name, fields in _REQUIRED.items():
+            text = getattr(self, name)
+            missing = [f for f in fields if f not in text]
+            if missing:
+                raise InputError(f"prompt template '{name}' lacks {', '.join(missing)}")
+
+    @classmethod
+    def for_layout(cls, layout: Layout) -> PromptTemplates:
+        if layout is Layout.CHUNK_FIRST:
+            return cls(memory_update=CHUNK_FIRST_MEMORY_UPDATE)
+        return cls()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PromptTemplates:
+        """Load `memory_update`, `final_answer` (and optional `system`) from a TOML file."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InputError(f"prompt file {p} not found") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"prompt file {p} is not valid TOML: {exc}") from exc
+        unknown = set(data) - {"memory_update", "final_answer", "system"}
+        if unknown:
+            raise InputError(f"prompt file {p}: unknown keys {sorted(unknown)}")
+        defaults = cls()
+        return cls(
+            memory_update=data.get("memory_update", defaults.memory_update),
+            final_answer=data.get("final_answer", defaults.final_answer),
+            system=data.get("system"),
+        )
+
+    def _wrap(self, content: str) -> tuple[Message, ...]:
+        if self.system:
+            return ({"role": "system", "content": self.system}, {"role": "user", "content": content})
+        return ({"role": "user", "content": content},)
+
+    def memory_update_messages(self, problem: str, memory: str, chunk: str) -> tuple[Message, ...]:
+        text = _fill(self.memory_update, problem=problem, memory=memory or NO_MEMORY, chunk=chunk)
+        return self._wrap(text)
+
+    def final_answer_messages(self, problem: str, memory: str) -> tuple[Message, ...]:
+        text = _fill(self.final_answer, problem=problem, memory=memory or NO_MEMORY)
+        return self._wrap(text)
+
+
+def _fill(template: str, **fields: str) -> str:
+    # str.format would choke on braces inside documents; fill only our own placeholders, and
+    # un-double the template's literal braces ("\\boxed{{}}" -> "\\boxed{}").
+    parts = template.replace("{{", "\x00").replace("}}", "\x01")
+    for key, value in fields.items():
+        parts = parts.replace("{" + key + "}", value.replace("{", "\x02").replace("}", "\x03"))
+    return (
+        parts.replace("\x00", "{").replace("\x01", "}").replace("\x02", "{").replace("\x03", "}")
+    )

@@ -1,0 +1,113 @@
+"""The small vocabulary every layer shares: chat requests, completions, the backend protocol.
+
+The core loop only ever talks to an `LLM` (requests in, completions out) and to a `Tokenizer`
+(for budgets and chunking). Neither protocol imports a backend, torch or transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "user" | "system" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. temperature 0 means greedy decoding."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One context-independent conversation turn to complete."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int
+    want_logprobs: bool = False  # RL rollouts need the sampling policy's per-token log-probs
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+
+
+@dataclass
+class Completion:
+    """A backend's answer to one ChatRequest."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"  # "stop" | "length"
+    seconds: float = 0.0  # backend time attributed to this request
+    # Filled by backends that can (local models; servers that return them); RL needs all three.
+    prompt_token_ids: list[int] | None = None
+    completion_token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What the core needs from a tokenizer: exact token counts and offsets for chunking."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def encode_batch_offsets(
+        self, texts: Sequence[str]
+    ) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Token ids and (start, end) character offsets per token, no special tokens."""
+        ...
+
+    def chat_token_count(self, messages: Sequence[Message]) -> int:
+        """Tokens of the prompt exactly as the model sees it (chat template + generation prompt)."""
+        ...
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A batched chat backend. Implementations: transformers, OpenAI-compatible HTTP, vLLM."""
+
+    name: str
+
+    def generate(
+        self, requests: Sequence[ChatRequest], sampling: SamplingParams
+    ) -> list[Completion]: ...
+
+
+@dataclass
+class Usage:
+    """Token and time accounting, summed over requests."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    backend_seconds: float = 0.0
+    per_step: list[dict[str, float]] = field(default_factory=list, repr=False)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, completion: Completion) -> None:
+        self.requests += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+        self.backend_seconds += completion.seconds
+
+    def merge(self, other: Usage) -> None:
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.backend_seconds += other.backend_seconds

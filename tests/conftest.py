@@ -1,0 +1,38 @@
+"""Shared fixtures. The real embedded model is loaded once per test session (slow tests only)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir() -> Path:
+    """The embedded SmolLM2 model converted to safetensors (cached in the user's cache dir)."""
+    from memagent.llm.registry import resolve_model
+
+    return resolve_model(None)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(embedded_model_dir: Path):
+    """The embedded model's real tokenizer (fast; no model weights loaded)."""
+    from memagent.llm.hf_tokenizer import load_tokenizer
+
+    return load_tokenizer(str(embedded_model_dir))
+
+
+@pytest.fixture(scope="session")
+def embedded_llm(embedded_model_dir: Path):
+    """The real embedded model on the transformers backend, loaded once."""
+    from memagent.llm.transformers_backend import TransformersLLM
+
+    return TransformersLLM.load(str(embedded_model_dir))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
