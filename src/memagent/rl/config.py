@@ -1,0 +1,214 @@
+"""RL training configuration: one small validated model per component, plus the file loader.
+
+Each section (loss, advantage, rollout, optim, data) is a frozen pydantic model that rejects unknown
+keys; cross-field checks raise errors that name the field and the fix. A config file (YAML or TOML)
+may name a `preset` (see presets.py); its own keys then override the preset's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from memagent.errors import InputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LossConfig(_Section):
+    """The policy loss (losses.py). Defaults are DAPO's."""
+
+    clip_low: float = Field(0.2, gt=0, lt=1, description="ε_low: ratio floor is 1 - clip_low")
+    clip_high: float = Field(0.28, gt=0, description="ε_high: ratio ceiling is 1 + clip_high")
+    dual_clip: float | None = Field(None, description="c > 1 bounds negative-advantage loss; off")
+    kl_coef: float = Field(0.0, ge=0, description="β of the k3 KL to the frozen reference")
+    entropy_coef: float = Field(0.0, ge=0, description="entropy bonus coefficient")
+    aggregation: Literal["token", "episode"] = "token"
+    mask_truncated: bool = Field(False, description="drop completions cut at their token limit")
+
+    @model_validator(mode="after")
+    def _check(self) -> LossConfig:
+        if self.dual_clip is not None and self.dual_clip <= 1.0:
+            raise ValueError(
+                f"loss.dual_clip must be > 1 (the release scripts use 3.0), got {self.dual_clip}; "
+                "or remove it to turn dual-clip off"
+            )
+        return self
+
+
+class AdvantageConfig(_Section):
+    std_normalize: bool = Field(False, description="divide r - mean by the group std")
+    eps: float = Field(1e-6, gt=0)
+
+
+class RolloutConfig(_Section):
+    """How rollouts are sampled and how many per step."""
+
+    group_size: int = Field(16, ge=2, description="G: rollouts per question")
+    questions_per_step: int = Field(8, ge=1, description="groups in one training step")
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    dynamic_sampling: bool = Field(False, description="drop zero-variance groups and refill")
+    max_refill_rounds: int = Field(0, ge=0, description="extra sampling rounds to refill a step")
+    chunk: int = Field(5000, ge=1, description="chunk budget in tokens")
+    memory: int = Field(1024, ge=1, description="memory budget (max new tokens per update)")
+    output: int = Field(1024, ge=1, description="final-answer budget")
+    query: int = Field(1024, ge=1)
+    window: int = Field(8192, ge=64)
+
+    @model_validator(mode="after")
+    def _check(self) -> RolloutConfig:
+        if self.max_refill_rounds > 0 and not self.dynamic_sampling:
+            raise ValueError(
+                "rollout.max_refill_rounds > 0 only acts with rollout.dynamic_sampling: true; "
+                "set dynamic_sampling: true or max_refill_rounds: 0"
+            )
+        return self
+
+
+class OptimConfig(_Section):
+    lr: float = Field(1e-6, gt=0)
+    warmup_steps: int = Field(20, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = Field(1.0, description="max grad norm; null = no clipping")
+    micro_batch_size: int = Field(2, ge=1, description="conversations per forward/backward")
+    mini_batches: int = Field(1, ge=1, description="optimizer steps per rollout batch")
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimConfig:
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"optim.grad_clip must be > 0 or null, got {self.grad_clip}")
+        return self
+
+
+class DataConfig(_Section):
+    """The training task: short needle documents (see rl/tasks.py)."""
+
+    task: Literal["needle"] = "needle"
+    min_chunks: int = Field(2, ge=1)
+    max_chunks: int = Field(4, ge=1)
+    eval_questions: int = Field(50, ge=1, description="held-out questions for before/after")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.min_chunks > self.max_chunks:
+            raise ValueError(
+                f"data.min_chunks ({self.min_chunks}) > data.max_chunks ({self.max_chunks}); "
+                "lower min_chunks or raise max_chunks"
+            )
+        return self
+
+
+class TrainConfig(_Section):
+    """Everything `memagent train --config FILE` reads."""
+
+    preset: Literal["paper-release", "dapo"] | None = None
+    model: str | None = Field(None, description="model dir; null = the embedded SmolLM2-135M")
+    output_dir: Path = Path("runs/rl")
+    steps: int = Field(100, ge=1)
+    save_every: int = Field(10, ge=1)
+    eval_every: int = Field(0, ge=0, description="held-out eval every N steps; 0 = start/end only")
+    seed: int = 0
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    gradient_checkpointing: bool = True
+    reward: Literal["boxed", "contains"] = Field(
+        "contains", description="boxed exact match (paper) or gold-in-answer match"
+    )
+    loss: LossConfig = LossConfig()
+    advantage: AdvantageConfig = AdvantageConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    optim: OptimConfig = OptimConfig()
+    data: DataConfig = DataConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        per_step = self.rollout.group_size * self.rollout.questions_per_step
+        if self.optim.mini_batches > per_step:
+            raise ValueError(
+                f"optim.mini_batches ({self.optim.mini_batches}) exceeds the {per_step} "
+                "episodes of a step (rollout.group_size * rollout.questions_per_step); lower it"
+            )
+        return self
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """Field names of the section that holds the key at `loc`."""
+    model: type[BaseModel] = TrainConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _explain(err: ValidationError, source: str) -> InputError:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(e["loc"])
+            near = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            msg = f"unknown key{hint}; allowed here: {', '.join(allowed)}"
+        lines.append(f"{source}: key '{key}': {msg}")
+    return InputError("invalid training config\n  " + "\n  ".join(lines))
+
+
+def build_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
+    """Validate a config dict, applying its preset first."""
+    from memagent.rl.presets import PRESETS
+
+    preset = data.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise InputError(
+            f"{source}: key 'preset': unknown preset {preset!r}; allowed: {', '.join(PRESETS)}"
+        )
+    merged = _deep_merge(PRESETS[preset], data) if preset else data
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise _explain(exc, source) from exc
+
+
+def load_config(path: Path) -> TrainConfig:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) training config, or say what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise InputError(f"{path}: config must end in .yaml, .yml or .toml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
+    return build_config(data, str(path))
