@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from server import openai_server  # noqa: F401  (real OpenAI-compatible server fixture)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 

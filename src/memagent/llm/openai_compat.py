@@ -328,8 +328,8 @@ class OpenAICompatLLM:
         code = response.status_code
         lowered = message.lower()
         named = self.model is not None and self.model.lower() in lowered
-        if code == 404 or (code in (400, 422) and named and "model" in lowered
-                           and any(h in lowered for h in _MODEL_MISSING_HINTS)):
+        missing = named and any(h in lowered for h in _MODEL_MISSING_HINTS)
+        if code == 404 or (code in (400, 422) and missing):
             if code == 404 and not ("model" in lowered or named):
                 raise BackendError(f"{response.request.url} not found (HTTP 404: {message}); "
                                    "check the base URL (it should point at the server's /v1)")

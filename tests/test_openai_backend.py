@@ -1,0 +1,297 @@
+"""OpenAICompatLLM against real HTTP servers: a scripted one in-process, and `transformers serve`.
+
+The scripted server is a real `http.server` on 127.0.0.1 that answers from a list of canned
+responses, so retries, backoff and error mapping are exercised through httpx's real transport.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from memagent.errors import BackendError, BackendUnreachable, ModelNotFound
+from memagent.llm.openai_compat import (
+    Backoff,
+    OpenAICompatLLM,
+    normalize_base_url,
+    parse_choice,
+    parse_retry_after,
+)
+from memagent.types import ChatRequest, SamplingParams
+
+FAST = Backoff(base=0.01, cap=0.05)
+GREEDY = SamplingParams(temperature=0.0)
+
+
+def ok_body(text: str = "hello", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "object": "chat.completion",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
+    }
+    body.update(extra)
+    return body
+
+
+class Scripted:
+    """A tiny OpenAI-shaped server: POSTs take the next scripted reply (the last one repeats)."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str], Any]],
+                 models: list[str] | None = None, delay: float = 0.0) -> None:
+        self.script = list(script)
+        self.models = ["m"] if models is None else models
+        self.delay = delay
+        self.hits = 0
+        self.bodies: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def _next(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
+            self.hits += 1
+            self.bodies.append(body)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep pytest output clean
+                pass
+
+            def _send(self, code: int, headers: dict[str, str], payload: Any) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                data = [{"id": m, "object": "model"} for m in server.models]
+                self._send(200, {}, {"object": "list", "data": data})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                code, headers, payload = server._next(body)
+                time.sleep(server.delay)
+                if payload == "echo":  # answer with the request's own last message
+                    payload = ok_body(body["messages"][-1]["content"])
+                with server._lock:
+                    server.in_flight -= 1
+                self._send(code, headers, payload)
+
+        return Handler
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Any]:
+    servers: list[Scripted] = []
+
+    def make(script: list[tuple[int, dict[str, str], Any]], **kw: Any) -> Scripted:
+        servers.append(Scripted(script, **kw))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def ask(text: str = "hi", max_tokens: int = 8, logprobs: bool = False) -> ChatRequest:
+    return ChatRequest(messages=({"role": "user", "content": text},), max_tokens=max_tokens,
+                       want_logprobs=logprobs)
+
+
+# ---- pure helpers ------------------------------------------------------------------------------
+def test_normalize_base_url() -> None:
+    assert normalize_base_url("http://h:1") == "http://h:1/v1"
+    assert normalize_base_url("http://h:1/v1/") == "http://h:1/v1"
+    with pytest.raises(ValueError, match="http"):
+        normalize_base_url("h:1")
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert 0.0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # type: ignore[operator]
+
+
+def test_backoff_bounds() -> None:
+    b = Backoff(base=1.0, cap=4.0, max_retry_after=10.0)
+    assert all(0.0 <= b.delay(a) <= min(4.0, 2.0**a) for a in range(6) for _ in range(20))
+    assert b.delay(0, retry_after=30.0) == 10.0
+
+
+def test_parse_choice_reads_logprobs_and_token_ids() -> None:
+    body = ok_body("ab", prompt_token_ids=[1, 2, 3])
+    body["choices"][0]["token_ids"] = [7, 8]
+    body["choices"][0]["logprobs"] = {"content": [{"token": "a", "logprob": -0.5},
+                                                  {"token": "b", "logprob": -1.0}]}
+    parsed = parse_choice(body)
+    assert parsed["logprobs"] == [-0.5, -1.0]
+    assert parsed["prompt_token_ids"] == [1, 2, 3]
+    assert parsed["completion_token_ids"] == [7, 8]
+    body["choices"][0]["logprobs"]["content"][0]["token"] = "token_id:7"
+    body["choices"][0]["logprobs"]["content"][1]["token"] = "token_id:9"
+    del body["choices"][0]["token_ids"]
+    assert parse_choice(body)["completion_token_ids"] == [7, 9]
+
+
+# ---- retries and errors against the scripted server --------------------------------------------
+def test_retries_503_and_429_then_succeeds(scripted: Any) -> None:
+    srv = scripted([(503, {}, {"error": "busy"}), (429, {"Retry-After": "0"}, {"error": "slow"}),
+                    (200, {}, ok_body("done"))])
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=3, backoff=FAST)
+    [c] = llm.generate([ask()], GREEDY)
+    assert (c.text, c.prompt_tokens, c.completion_tokens, srv.hits) == ("done", 11, 2, 3)
+    assert c.seconds > 0
+
+
+def test_retry_after_is_respected(scripted: Any) -> None:
+    srv = scripted([(429, {"Retry-After": "1"}, {"error": "slow down"}), (200, {}, ok_body())])
+    started = time.monotonic()
+    OpenAICompatLLM(srv.url, model="m", max_retries=2, backoff=FAST).generate([ask()], GREEDY)
+    assert time.monotonic() - started >= 0.9 and srv.hits == 2
+
+
+def test_always_500_gives_backend_error_after_n_tries(scripted: Any) -> None:
+    srv = scripted([(500, {}, {"error": {"message": "boom"}})])
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=3, backoff=FAST)
+    with pytest.raises(BackendError, match=r"4 attempts.*boom") as info:
+        llm.generate([ask()], GREEDY)
+    assert not isinstance(info.value, BackendUnreachable)
+    assert srv.hits == 4
+
+
+def test_bad_request_is_not_retried(scripted: Any) -> None:
+    srv = scripted([(400, {}, {"error": {"message": "max_tokens too large"}})])
+    with pytest.raises(BackendError, match="HTTP 400: max_tokens too large"):
+        OpenAICompatLLM(srv.url, model="m", backoff=FAST).generate([ask()], GREEDY)
+    assert srv.hits == 1
+
+
+def test_unknown_model_404_lists_available(scripted: Any) -> None:
+    srv = scripted([(404, {}, {"error": {"message": "The model `x` does not exist."}})],
+                   models=["alpha", "beta"])
+    with pytest.raises(ModelNotFound, match=r"'x'.*available: 'alpha', 'beta'"):
+        OpenAICompatLLM(srv.url, model="x", backoff=FAST).generate([ask()], GREEDY)
+
+
+def test_model_picked_when_exactly_one_is_served(scripted: Any) -> None:
+    srv = scripted([(200, {}, ok_body())], models=["only-one"])
+    llm = OpenAICompatLLM(srv.url)
+    llm.generate([ask()], GREEDY)
+    assert srv.bodies[0]["model"] == "only-one" and "only-one" in llm.name
+
+
+def test_no_model_and_many_served_is_a_clear_error(scripted: Any) -> None:
+    srv = scripted([(200, {}, ok_body())], models=["a", "b"])
+    with pytest.raises(ModelNotFound, match=r"2 models.*'a', 'b'.*--model"):
+        OpenAICompatLLM(srv.url).generate([ask()], GREEDY)
+
+
+def test_concurrency_limit_order_and_per_request_seeds(scripted: Any) -> None:
+    srv = scripted([(200, {}, "echo")], delay=0.15)
+    llm = OpenAICompatLLM(srv.url, model="m", max_concurrency=2)
+    texts = [f"q{i}" for i in range(6)]
+    out = llm.generate([ask(t) for t in texts], SamplingParams(temperature=0.7, top_p=0.9, seed=7))
+    assert [c.text for c in out] == texts
+    assert srv.max_in_flight == 2
+    sent = sorted((b["messages"][0]["content"], b["seed"]) for b in srv.bodies)
+    assert sent == [(f"q{i}", 7 + i) for i in range(6)]
+    assert all(b["temperature"] == 0.7 and b["top_p"] == 0.9 and b["max_tokens"] == 8
+               and "logprobs" not in b for b in srv.bodies)
+
+
+def test_logprobs_requested_and_usage_counted_by_tokenizer(scripted: Any, tokenizer: Any) -> None:
+    body = ok_body("Paris is the capital.")
+    del body["usage"]
+    body["choices"][0]["logprobs"] = {"content": [{"token": "Paris", "logprob": -0.1}]}
+    srv = scripted([(200, {}, body)])
+    llm = OpenAICompatLLM(srv.url, model="m", tokenizer=tokenizer)
+    request = ask("Capital of France?", logprobs=True)
+    [c] = llm.generate([request], GREEDY)
+    assert srv.bodies[0]["logprobs"] is True
+    assert c.logprobs == [-0.1]
+    assert c.prompt_tokens == tokenizer.chat_token_count(request.messages)
+    assert c.completion_tokens == len(tokenizer.encode("Paris is the capital."))
+
+
+def test_unreachable_port_is_backend_unreachable_quickly() -> None:
+    import socket
+
+    with socket.socket() as s:  # bound but never listening: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        llm = OpenAICompatLLM(f"http://127.0.0.1:{port}", model="m", max_retries=2, backoff=FAST)
+        started = time.monotonic()
+        with pytest.raises(BackendUnreachable, match=f"127.0.0.1:{port}/v1/chat/completions"):
+            llm.generate([ask()], GREEDY)
+    assert time.monotonic() - started < 5
+
+
+# ---- a real server: transformers serve on the embedded model ------------------------------------
+@pytest.fixture(scope="module")
+def served(openai_server: Any) -> Iterator[OpenAICompatLLM]:
+    llm = OpenAICompatLLM(openai_server.base_url, max_concurrency=3, timeout=300, max_retries=1)
+    yield llm
+    llm.close()
+
+
+@pytest.mark.slow
+def test_real_server_batch_of_three(served: OpenAICompatLLM, openai_server: Any) -> None:
+    questions = ["What is the capital of France?", "Name a color.", "Say hello."]
+    out = served.generate([ask(q, max_tokens=12) for q in questions], GREEDY)
+    assert served.model == openai_server.model  # picked from /v1/models
+    assert len(out) == 3
+    for c in out:
+        assert c.text.strip() and c.prompt_tokens > 0 and 0 < c.completion_tokens <= 12
+        assert c.finish_reason in ("stop", "length") and c.seconds > 0
+
+
+@pytest.mark.slow
+def test_real_server_greedy_is_deterministic(served: OpenAICompatLLM) -> None:
+    request = ask("Write one sentence about the sea.", max_tokens=12)
+    first = served.generate([request], GREEDY)[0].text
+    assert served.generate([request], GREEDY)[0].text == first
+
+
+@pytest.mark.slow
+def test_real_server_respects_max_tokens(served: OpenAICompatLLM) -> None:
+    [c] = served.generate([ask("Write a long story about a dragon.", max_tokens=5)], GREEDY)
+    assert c.completion_tokens <= 5 and c.finish_reason == "length"
+
+
+@pytest.mark.slow
+def test_real_server_logprobs_degrade_gracefully(served: OpenAICompatLLM) -> None:
+    [c] = served.generate([ask("Say hi.", max_tokens=3, logprobs=True)], GREEDY)
+    assert c.text  # transformers serve ignores `logprobs`; vLLM would fill them
+    assert c.logprobs is None or len(c.logprobs) == c.completion_tokens
+
+
+@pytest.mark.slow
+def test_real_server_wrong_model_names_the_served_one(openai_server: Any) -> None:
+    llm = OpenAICompatLLM(openai_server.base_url, model="no-such-model", max_retries=0)
+    with pytest.raises(ModelNotFound, match="no-such-model") as info:
+        llm.generate([ask()], GREEDY)
+    assert openai_server.model in str(info.value)
