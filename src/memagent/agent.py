@@ -135,6 +135,11 @@ class Job:
     def done(self) -> bool:
         return self.phase is Phase.DONE
 
+    @property
+    def chars_read(self) -> int:
+        """Characters of the document consumed so far (for progress bars)."""
+        return self._current.end_char if self._current is not None else 0
+
     def next_request(self) -> ChatRequest | None:
         """The request this job needs answered next (the same one until consume), or None if done."""
         if self._pending is not None or self.phase is Phase.DONE:

@@ -1,0 +1,78 @@
+"""Backends behind the `LLM` protocol, and `load_llm`, which picks one from user options.
+
+- no model, no URL: the embedded SmolLM2-135M-Instruct on the transformers backend;
+- --model DIR or FILE.gguf: a local model on the transformers backend;
+- --base-url URL: any OpenAI-compatible server; its tokenizer comes from --tokenizer, else from a
+  local --model path, else the embedded model's tokenizer (counts then only approximate budgets);
+- backend="vllm": vLLM's offline engine (optional extra, GPU).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memagent.types import LLM
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    tokenizer: str | None = None
+    backend: str = "auto"  # auto | transformers | openai | vllm
+    device: str | None = None
+    max_concurrency: int = 8
+    timeout: float = 300.0
+    max_batch: int = 16
+
+
+class ApproximateTokenizerWarning(UserWarning):
+    pass
+
+
+def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
+    """Build the backend the options describe. Heavy imports happen here, not at package import."""
+    from memagent.llm.hf_tokenizer import load_tokenizer
+    from memagent.llm.registry import resolve_model
+
+    opts = options or BackendOptions()
+    if overrides:
+        opts = BackendOptions(**{**opts.__dict__, **overrides})
+    backend = opts.backend
+    if backend == "auto":
+        backend = "openai" if opts.base_url else "transformers"
+    if backend == "transformers":
+        from memagent.llm.transformers_backend import TransformersLLM
+
+        return TransformersLLM.load(resolve_model(opts.model), device=opts.device, max_batch=opts.max_batch)
+    if backend == "vllm":
+        from memagent.llm.vllm_backend import VLLMOfflineLLM
+
+        return VLLMOfflineLLM(str(resolve_model(opts.model)))  # type: ignore[return-value]
+    if backend != "openai":
+        raise ValueError(f"unknown backend '{backend}': use auto, transformers, openai or vllm")
+    if not opts.base_url:
+        raise ValueError("the openai backend needs --base-url")
+    from memagent.llm.openai_compat import OpenAICompatLLM
+
+    local_model = opts.model is not None and Path(opts.model).expanduser().exists()
+
+    llm = OpenAICompatLLM(
+        opts.base_url, model=None if local_model else opts.model, api_key=opts.api_key,
+        max_concurrency=opts.max_concurrency, timeout=opts.timeout,
+    )
+    if opts.tokenizer or local_model:
+        tok_dir = str(resolve_model(opts.tokenizer or opts.model))
+    else:
+        tok_dir = str(resolve_model(None))
+        warnings.warn(
+            "no --tokenizer given for the server's model: chunks and budgets are counted with the "
+            "embedded SmolLM2 tokenizer, so they only approximate the server model's tokens",
+            ApproximateTokenizerWarning, stacklevel=2,
+        )
+    llm.tokenizer = load_tokenizer(tok_dir)
+    return llm
