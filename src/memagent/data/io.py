@@ -1,0 +1,91 @@
+"""The Sample type every generator returns, and its JSONL form (one sample per line)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memagent.errors import InputError
+
+_REQUIRED = ("id", "task", "context", "question", "answers", "metric")
+
+
+@dataclass(frozen=True)
+class GenOptions:
+    """What every generator needs besides the tokenizer: length, seed and where text comes from."""
+
+    target: int  # context length in the target model's tokens (an upper bound)
+    seed: int = 0
+    haystack_dir: str | None = None  # essay .txt files; None: the packaged default
+    source: str | None = None  # SQuAD / HotpotQA JSON for the QA tasks
+    depth: float | None = None  # needle depth in percent; None: drawn from RULER's 40 depths
+
+    def __post_init__(self) -> None:
+        if self.target < 64:
+            raise InputError(f"target length must be at least 64 tokens, got {self.target}")
+        if self.depth is not None and not 0 <= self.depth <= 100:
+            raise InputError(f"depth is a percentage in [0, 100], got {self.depth}")
+
+
+@dataclass
+class Sample:
+    """One evaluation/training item. Only `context` is chunked; `question` is the problem."""
+
+    id: str
+    task: str
+    context: str
+    question: str
+    answers: list[str]
+    metric: str  # a name in memagent.scoring.METRICS
+    meta: dict[str, Any] = field(default_factory=dict)  # seed, depths, target/actual tokens, ...
+
+    def to_json(self) -> str:
+        # Key order is the field order and never depends on dict history: same sample, same bytes.
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
+    """Write samples, one JSON object per line; returns how many were written."""
+    n = 0
+    with Path(path).open("w", encoding="utf-8") as f:
+        for sample in samples:
+            f.write(sample.to_json() + "\n")
+            n += 1
+    return n
+
+
+def read_jsonl(path: str | Path) -> Iterator[Sample]:
+    """Read samples back; a bad line raises InputError naming the file and line."""
+    path = Path(path)
+    try:
+        f = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read samples file {path}: {exc.strerror}") from exc
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+            missing = [k for k in _REQUIRED if k not in obj]
+            if missing:
+                raise InputError(f"{path}:{lineno}: sample lacks field(s) {', '.join(missing)}")
+            answers = obj["answers"]
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise InputError(f"{path}:{lineno}: 'answers' must be a list of strings")
+            yield Sample(
+                id=str(obj["id"]),
+                task=str(obj["task"]),
+                context=str(obj["context"]),
+                question=str(obj["question"]),
+                answers=answers,
+                metric=str(obj["metric"]),
+                meta=dict(obj.get("meta") or {}),
+            )

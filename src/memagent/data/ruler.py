@@ -1,0 +1,175 @@
+"""RULER's needle-in-a-haystack tasks (niah_*), restated from the RULER paper's definitions.
+
+Needle: "One of the special magic {type} for {key} is: {value}." Keys are adjective-noun pairs
+(or uuids), number values 7-digit integers. For a memory agent the question is the problem and only
+the haystack is chunked, so RULER's instruction ("... hidden within the following text ...") goes
+into the question, lightly reworded because the text does not follow it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from memagent.data.haystack import (
+    DEPTHS,
+    essay_sentences,
+    essay_units,
+    fit_haystack,
+    noise_units,
+    words,
+)
+from memagent.data.io import GenOptions, Sample
+from memagent.types import Tokenizer
+
+
+@dataclass(frozen=True)
+class NiahSpec:
+    haystack: str  # "noise" | "essay" | "needle"
+    key_type: str  # "words" | "uuids"
+    value_type: str  # "numbers" | "uuids" | "words"
+    keys: int = 1  # needles with distinct keys (one is queried unless queries > 1)
+    values: int = 1  # values per key
+    queries: int = 1  # keys asked about
+
+
+NIAH: dict[str, NiahSpec] = {
+    "niah_single_1": NiahSpec("noise", "words", "numbers"),
+    "niah_single_2": NiahSpec("essay", "words", "numbers"),
+    "niah_single_3": NiahSpec("essay", "words", "uuids"),
+    "niah_multikey_1": NiahSpec("essay", "words", "numbers", keys=4),
+    "niah_multikey_2": NiahSpec("needle", "words", "numbers"),
+    "niah_multikey_3": NiahSpec("needle", "uuids", "uuids"),
+    "niah_multivalue": NiahSpec("essay", "words", "numbers", values=4),
+    "niah_multiquery": NiahSpec("essay", "words", "numbers", queries=4),
+}
+_SINGULAR = {"numbers": "number", "uuids": "uuid", "words": "word"}
+
+
+def random_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _maker(kind: str, rng: random.Random, role: str) -> Callable[[], str]:
+    if kind == "uuids":
+        return lambda: random_uuid(rng)
+    if kind == "numbers":
+        return lambda: str(rng.randint(1_000_000, 9_999_999))
+    if role == "key":  # adjective-noun pairs
+        adjectives, nouns = words("adjectives"), words("nouns")
+        return lambda: f"{rng.choice(adjectives)}-{rng.choice(nouns)}"
+    nouns = words("nouns")
+    return lambda: rng.choice(nouns)
+
+
+def _distinct(make: Callable[[], str], n: int, taken: set[str]) -> list[str]:
+    out: list[str] = []
+    while len(out) < n:
+        item = make()
+        if item not in taken:
+            taken.add(item)
+            out.append(item)
+    return out
+
+
+def needle_text(value_type: str, key: str, value: str) -> str:
+    return f"One of the special magic {value_type} for {key} is: {value}."
+
+
+def _distractor_needles(
+    spec: NiahSpec, rng: random.Random, taken: set[str]
+) -> Iterator[str]:
+    """Needle-haystack lines: same template, other keys and values, never a real needle."""
+    make_key, make_value = _maker(spec.key_type, rng, "key"), _maker(spec.value_type, rng, "value")
+    misses = 0
+    while misses < 10_000:
+        key, value = make_key(), make_value()
+        if key in taken or value in taken:
+            misses += 1
+            continue
+        taken.add(key)
+        yield needle_text(spec.value_type, key, value)
+
+
+def _join_keys(keys: list[str]) -> str:
+    return keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + ", and " + keys[-1]
+
+
+def niah_question(spec: NiahSpec, query_keys: list[str]) -> tuple[str, str]:
+    """(question, RULER answer prefix); singular forms for one key with one value."""
+    kind = spec.value_type
+    one = spec.values == 1 and len(query_keys) == 1
+    noun = f"special magic {_SINGULAR[kind] if one else kind}"
+    query = _join_keys(query_keys)
+    intro = (
+        f"Some special magic {kind} are hidden within the text. Make sure to memorize them. "
+        f"I will quiz you about the {kind} afterwards."
+    )
+    if one:
+        ask = f"What is the {noun} for {query} mentioned in the provided text?"
+        prefix = f" The {noun} for {query} mentioned in the provided text is"
+    else:
+        ask = f"What are all the {noun} for {query} mentioned in the provided text?"
+        prefix = f" The {noun} for {query} mentioned in the provided text are"
+    return f"{intro}\n{ask}", prefix
+
+
+def _depths(
+    n_needles: int, answer_idx: set[int], opts: GenOptions, rng: random.Random
+) -> list[float]:
+    if n_needles <= len(DEPTHS):
+        drawn = sorted(rng.sample(DEPTHS, n_needles))
+    else:
+        drawn = sorted(rng.choice(DEPTHS) for _ in range(n_needles))
+    if opts.depth is None:
+        return drawn
+    return [opts.depth if i in answer_idx else drawn[i] for i in range(n_needles)]
+
+
+def generate_niah(
+    task: str, index: int, rng: random.Random, opts: GenOptions, tokenizer: Tokenizer
+) -> Sample:
+    spec = NIAH[task]
+    n_keys = max(spec.keys, spec.queries)
+    taken: set[str] = set()
+    keys = _distinct(_maker(spec.key_type, rng, "key"), n_keys, taken)
+    values = [_distinct(_maker(spec.value_type, rng, "value"), spec.values, taken) for _ in keys]
+    pairs = [(k, v) for k, vs in zip(keys, values, strict=True) for v in vs]
+    rng.shuffle(pairs)  # needle order in the text is random; depths below are sorted
+    query_keys = keys[: spec.queries]
+    answers = [v for k in query_keys for v in values[keys.index(k)]]
+    needles = [needle_text(spec.value_type, k, v) for k, v in pairs]
+    answer_idx = {i for i, (k, _) in enumerate(pairs) if k in query_keys}
+    depths = _depths(len(needles), answer_idx, opts, rng)
+
+    if spec.haystack == "noise":
+        source, sep = noise_units(), "\n"
+    elif spec.haystack == "essay":
+        source, sep = essay_units(essay_sentences(opts.haystack_dir), rng), " "
+    else:
+        source, sep = _distractor_needles(spec, rng, taken), "\n"
+    fitted = fit_haystack(source, sep, needles, depths, opts.target, tokenizer)
+    question, answer_prefix = niah_question(spec, query_keys)
+    return Sample(
+        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
+        task=task,
+        context=fitted.text,
+        question=question,
+        answers=answers,
+        metric="string_match_all",
+        meta={
+            "seed": opts.seed,
+            "index": index,
+            "target_tokens": opts.target,
+            "context_tokens": fitted.tokens,
+            "haystack": spec.haystack,
+            "haystack_units": fitted.n,
+            "needles": needles,
+            "depths": depths,  # percent, one per needle, same order
+            "needle_char_offsets": [fitted.text.find(n) for n in needles],
+            "answer_prefix": answer_prefix,
+            "generation_budget": 128,
+        },
+    )
