@@ -1,0 +1,67 @@
+"""Data generators: RULER's 13 tasks and RULER-HotpotQA, pure functions of
+(task, length, seed, tokenizer[, source files]) -> Samples. Same inputs, same bytes.
+
+    from memagent.data import GenOptions, generate_samples, parse_length
+    for s in generate_samples("niah_single_1", GenOptions(target=parse_length("32k")), 10, tok): ...
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator
+
+from memagent.data.hotpotqa import QA_TASKS, generate_qa, no_context_filter
+from memagent.data.io import GenOptions, Sample, read_jsonl, write_jsonl
+from memagent.data.ruler import NIAH, generate_niah
+from memagent.data.synthetic import generate_cwe, generate_fwe, generate_vt
+from memagent.errors import InputError
+from memagent.types import Tokenizer
+
+__all__ = [
+    "TASKS",
+    "GenOptions",
+    "Sample",
+    "generate_sample",
+    "generate_samples",
+    "no_context_filter",
+    "parse_length",
+    "read_jsonl",
+    "write_jsonl",
+]
+
+Generator = Callable[[str, int, random.Random, GenOptions, Tokenizer], Sample]
+TASKS: dict[str, Generator] = {
+    **dict.fromkeys(NIAH, generate_niah),
+    "vt": generate_vt,
+    "cwe": generate_cwe,
+    "fwe": generate_fwe,
+    **dict.fromkeys(QA_TASKS, generate_qa),
+}
+_LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([km]?)\s*$", re.IGNORECASE)
+
+
+def parse_length(text: str) -> int:
+    """'32k' -> 32768, '1m' -> 1048576, '5000' -> 5000 (RULER's power-of-two convention)."""
+    match = _LENGTH.match(text)
+    if not match:
+        raise InputError(f"bad length {text!r}: use a number with an optional k/m suffix, e.g. 32k")
+    scale = {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def generate_sample(task: str, index: int, opts: GenOptions, tokenizer: Tokenizer) -> Sample:
+    """Sample `index` of a task; each sample has its own RNG, so sample i never depends on n."""
+    try:
+        make = TASKS[task]
+    except KeyError:
+        raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}") from None
+    rng = random.Random(f"{task}|{opts.seed}|{index}")
+    return make(task, index, rng, opts, tokenizer)
+
+
+def generate_samples(
+    task: str, opts: GenOptions, n: int, tokenizer: Tokenizer, start: int = 0
+) -> Iterator[Sample]:
+    for index in range(start, start + n):
+        yield generate_sample(task, index, opts, tokenizer)

@@ -1,0 +1,158 @@
+"""Long QA documents: RULER qa_1 (SQuAD), qa_2 (HotpotQA) and the MemAgent paper's RULER-HotpotQA.
+
+All three put a question's own paragraphs (HotpotQA: its 2 gold + 8 distractors; SQuAD: its one
+paragraph) among paragraphs of other questions, shuffle them with the seed and render
+`Document {i}:\\n{doc}` joined by blank lines. The paper pads by document count (50 … 25,600); we
+pad to a target length in the model's tokens, which is what the paper's length axis reports.
+The paper's shuffle re-seeds on every call, so gold positions repeat across samples; ours do not.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from itertools import islice
+
+from memagent.data.fit import count_tokens, default_tolerance, fit_units, token_costs
+from memagent.data.io import GenOptions, Sample
+from memagent.data.loaders import QAItem, load_source
+from memagent.errors import InputError
+from memagent.scoring import score
+from memagent.types import Tokenizer
+
+RULER_QA_PROMPT = (
+    "Answer the question based on the given documents. "
+    "Only give me the answer and do not output any other words.\n\nQuestion: {question}"
+)
+QA_TASKS = {"qa_1": "squad", "qa_2": "hotpotqa", "hotpotqa": "hotpotqa"}
+
+
+@lru_cache(maxsize=4)
+def _source(path: str) -> tuple[tuple[QAItem, ...], tuple[str, ...]]:
+    """The questions of a source file and its pool of unique paragraphs (cached per path)."""
+    items = tuple(load_source(path))
+    pool = tuple(dict.fromkeys(d for item in items for d in item.docs))
+    return items, pool
+
+
+def render_documents(docs: Sequence[str]) -> str:
+    return "\n\n".join(f"Document {i}:\n{doc}" for i, doc in enumerate(docs, 1))
+
+
+def long_document(
+    item: QAItem, pool: Sequence[str], target: int, rng: random.Random, tokenizer: Tokenizer
+) -> tuple[str, int, list[str]]:
+    """(context, exact tokens, documents in order): own paragraphs + random others ≤ target."""
+    own = list(item.docs)
+    own_set = set(own)
+    order = list(range(len(pool)))
+    rng.shuffle(order)
+    others = (pool[i] for i in order if pool[i] not in own_set)
+    order_seed = rng.getrandbits(64)
+
+    picked: list[str] = []
+    head = lambda i: f"\n\nDocument {i}:"  # noqa: E731 - the cost of a header, by number
+    base = sum(token_costs(tokenizer, ["\n" + d for d in own]))
+    base += sum(token_costs(tokenizer, [head(i) for i in range(1, len(own) + 1)]))
+    prefix = [base]
+    while prefix[-1] <= target + 64:
+        batch = list(islice(others, 512))
+        if not batch:
+            break
+        numbers = range(len(own) + len(picked) + 1, len(own) + len(picked) + len(batch) + 1)
+        heads = token_costs(tokenizer, [head(i) for i in numbers])
+        bodies = token_costs(tokenizer, ["\n" + d for d in batch])
+        for h, b in zip(heads, bodies, strict=True):
+            prefix.append(prefix[-1] + h + b)
+        picked += batch
+
+    def build(n: int, extra: Sequence[str] = ()) -> list[str]:
+        docs = own + picked[:n] + list(extra)
+        random.Random(order_seed).shuffle(docs)
+        return docs
+
+    fitted = fit_units(lambda n: render_documents(build(n)), prefix, target, tokenizer)
+    tokens, docs = fitted.tokens, build(fitted.n)
+    # Whole documents leave a gap of up to one paragraph: top it up with short ones that fit.
+    extra: list[str] = []
+    for doc in picked[fitted.n : fitted.n + 4000]:
+        if target - tokens <= default_tolerance(target):
+            break
+        number = len(docs) + 1
+        cost = sum(token_costs(tokenizer, [head(number), "\n" + doc]))
+        if cost + 4 <= target - tokens:
+            trial = build(fitted.n, [*extra, doc])
+            trial_tokens = count_tokens(tokenizer, render_documents(trial))
+            if trial_tokens <= target:
+                extra.append(doc)
+                docs, tokens = trial, trial_tokens
+    if target - tokens > default_tolerance(target) and fitted.n == len(picked):
+        raise InputError(
+            f"the QA source has {len(pool)} paragraphs, too few to fill {target} tokens "
+            f"(reached {tokens}); use a shorter --length or a larger --source file"
+        )
+    return render_documents(docs), tokens, docs
+
+
+@lru_cache(maxsize=8)
+def _order(path: str, seed: int, n: int) -> tuple[int, ...]:
+    order = list(range(n))
+    random.Random(f"questions|{seed}").shuffle(order)
+    return tuple(order)
+
+
+def generate_qa(
+    task: str, index: int, rng: random.Random, opts: GenOptions, tokenizer: Tokenizer
+) -> Sample:
+    """qa_1 / qa_2 (RULER prompt, part-match metric) or hotpotqa (paper's two-way substring)."""
+    if opts.source is None:
+        raise InputError(
+            f"task {task} needs --source: a {QA_TASKS[task]} JSON file (see memagent.data.loaders)"
+        )
+    items, pool = _source(opts.source)
+    item = items[_order(opts.source, opts.seed, len(items))[index % len(items)]]
+    context, tokens, docs = long_document(item, pool, opts.target, rng, tokenizer)
+    gold_numbers = [docs.index(item.docs[g]) + 1 for g in item.gold]
+    ruler = task != "hotpotqa"
+    return Sample(
+        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
+        task=task,
+        context=context,
+        question=RULER_QA_PROMPT.format(question=item.question) if ruler else item.question,
+        answers=list(item.answers),
+        metric="string_match_part" if ruler else "substring_2way",
+        meta={
+            "seed": opts.seed,
+            "index": index,
+            "target_tokens": opts.target,
+            "context_tokens": tokens,
+            "question_id": item.id,
+            "num_docs": len(docs),
+            "gold_docs": gold_numbers,  # 1-based document numbers
+            "generation_budget": 32 if ruler else 1024,
+        },
+    )
+
+
+def no_context_filter(
+    items: Sequence[QAItem],
+    answer: Callable[[list[str]], Sequence[str | None]],
+    tries: int = 2,
+    metric: str = "exact_match",
+) -> list[QAItem]:
+    """The paper's best-of-2 filter: drop questions a model answers right without any context.
+
+    `answer` maps a batch of bare questions to the model's (extracted) answers; it is called
+    `tries` times (sample with temperature > 0 so the tries differ). A question is kept only if
+    every try is wrong under `metric`.
+    """
+    questions = [item.question for item in items]
+    solved = [False] * len(items)
+    for _ in range(tries):
+        replies = list(answer(questions))
+        if len(replies) != len(questions):
+            raise ValueError(f"answer() returned {len(replies)} replies for {len(questions)}")
+        for i, (item, reply) in enumerate(zip(items, replies, strict=True)):
+            solved[i] = solved[i] or score(metric, reply, item.answers) > 0
+    return [item for item, done in zip(items, solved, strict=True) if not done]
