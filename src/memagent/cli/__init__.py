@@ -7,8 +7,8 @@ Exit codes (documented in README):
 
 from __future__ import annotations
 
+import functools
 import importlib
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +37,26 @@ _COMMANDS = {
 }
 
 
+def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Translate our errors to one line + exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            rc = func(*args, **kwargs)
+        except MemAgentError as exc:
+            fail(str(exc), exc.exit_code)
+        except ValueError as exc:  # settings validated by dataclasses (temperature, top_p, ...)
+            fail(str(exc), 3)
+        except KeyboardInterrupt:
+            fail("interrupted (finished steps are kept in the trace; rerun with --resume)", 130)
+        if isinstance(rc, int) and rc:
+            raise SystemExit(rc)
+        return rc
+
+    return wrapper
+
+
 def _register() -> None:
     for name, (module, attr) in _COMMANDS.items():
         try:
@@ -45,7 +65,7 @@ def _register() -> None:
             if exc.name != module:
                 raise
             continue
-        app.command(name)(func)
+        app.command(name)(_guarded(func))
 
 
 _register()
@@ -54,29 +74,10 @@ _register()
 def fail(message: str, code: int) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: translate our errors to one line + exit code, never a traceback."""
-    try:
-        rc = app(args=argv, standalone_mode=False)
-    except MemAgentError as exc:
-        fail(str(exc), exc.exit_code)
-    except ValueError as exc:  # settings validated by dataclasses (temperature, top_p, ...)
-        fail(str(exc), 3)
-    except KeyboardInterrupt:
-        fail("interrupted (finished steps are kept in the trace; rerun with --resume)", 130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Abort):
-            fail("aborted", 130)
-        raise
-    sys.exit(rc if isinstance(rc, int) else 0)
+    """Console entry point."""
+    app(args=argv)

@@ -44,6 +44,8 @@ def ask_command(
     show_memory: Annotated[bool, typer.Option("--show-memory", help="Print the memory after each chunk.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")] = False,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once (HTTP backend).")] = 8,
+    max_retries: Annotated[int, typer.Option(help="Retries per HTTP request on 429/5xx/connection errors.")] = 5,
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.")] = 300.0,
 ) -> int:
     """Answer QUESTION about the documents. The answer goes to stdout; progress and cost to stderr."""
     from rich.console import Console
@@ -55,7 +57,7 @@ def ask_command(
     from memagent.sources import DocumentSource
     from memagent.types import SamplingParams
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     questions = [q for q in question if q.strip()]
     if not questions:
         raise InputError("the question is empty: pass -q 'your question'")
@@ -74,7 +76,8 @@ def ask_command(
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         llm = load_llm(BackendOptions(model=model, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
-                                      backend=backend, device=device, max_concurrency=concurrency))
+                                      backend=backend, device=device, max_concurrency=concurrency,
+                                      max_retries=max_retries, timeout=timeout))
     agent = MemAgent(llm, config)
     err.print(f"model {llm.name} ready in {time.perf_counter() - t0:.1f}s; chunks of {agent.budgets.chunk} tokens")
     total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None

@@ -27,6 +27,7 @@ class BackendOptions:
     device: str | None = None
     max_concurrency: int = 8
     timeout: float = 300.0
+    max_retries: int = 5
     max_batch: int = 16
 
 
@@ -64,6 +65,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     llm = OpenAICompatLLM(
         opts.base_url, model=None if local_model else opts.model, api_key=opts.api_key,
         max_concurrency=opts.max_concurrency, timeout=opts.timeout,
+        max_retries=opts.max_retries,
     )
     if opts.tokenizer or local_model:
         tok_dir = str(resolve_model(opts.tokenizer or opts.model))

@@ -1,0 +1,155 @@
+"""`memagent eval`: tasks x lengths x methods over generated (or given) samples, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from memagent.errors import InputError
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_identity(model: str | None, base_url: str | None) -> tuple[str, str | None]:
+    """(name, sha256 of the weights file) for the report; the sha is None for servers and dirs."""
+    from memagent.llm.registry import EMBEDDED_NAME, embedded_gguf_path
+
+    if base_url:
+        return f"{model or 'server model'} @ {base_url}", None
+    if model is None:
+        return EMBEDDED_NAME, _sha256(embedded_gguf_path())
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path.name, _sha256(path)
+    weights = path / "model.safetensors"
+    return path.name, _sha256(weights) if weights.is_file() else None
+
+
+def _sample_files(paths: list[Path]) -> dict[str, tuple[str, ...]]:
+    from memagent.data import read_jsonl
+
+    by_task: dict[str, list[str]] = {}
+    for p in paths:
+        for task in {s.task for s in read_jsonl(p)}:
+            by_task.setdefault(task, []).append(str(p))
+    return {t: tuple(ps) for t, ps in by_task.items()}
+
+
+def eval_command(
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks, e.g. niah_single_1,vt,qa_2.")],
+    lengths: Annotated[str, typer.Option(help="Comma-separated context lengths: 4k,8k,128k,1m.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (resumed if it exists).")],
+    methods: Annotated[str, typer.Option(help="Comma-separated: memagent, full, rag.")] = "memagent,full,rag",
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Samples per (task, length) cell.")] = 20,
+    seed: Annotated[int, typer.Option(help="Sample generation seed.")] = 0,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model dir or .gguf (served name with --base-url). Default: embedded SmolLM2-135M-Instruct.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
+    tokenizer: Annotated[str | None, typer.Option("--tokenizer", help="Tokenizer dir for a server's model.")] = None,
+    window: Annotated[int, typer.Option(help="Context window in tokens (all methods).")] = 8192,
+    query: Annotated[int, typer.Option(help="Question budget in tokens.")] = 1024,
+    chunk: Annotated[int | None, typer.Option(help="Chunk size in tokens (memagent reads, rag retrieves).")] = None,
+    memory: Annotated[int, typer.Option(help="Memory budget in tokens.")] = 1024,
+    output: Annotated[int, typer.Option(help="Final answer budget in tokens (all methods).")] = 1024,
+    batch: Annotated[int, typer.Option(min=1, help="Samples per backend batch.")] = 8,
+    hotpotqa: Annotated[Path | None, typer.Option("--hotpotqa", help="HotpotQA (or SQuAD for qa_1) JSON for QA tasks.")] = None,
+    haystack_dir: Annotated[Path | None, typer.Option(help="Directory of .txt essays for essay haystacks.")] = None,
+    samples: Annotated[list[Path] | None, typer.Option("--samples", help="JSONL from `memagent data`; replaces generation for its tasks (repeatable).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once (HTTP backend).")] = 8,
+) -> int:
+    """Evaluate methods on tasks at several lengths; writes samples.jsonl, summary.csv, accuracy.png, report.md."""
+    from rich.console import Console
+
+    from memagent.config import AgentConfig, Budgets
+    from memagent.data import TASKS, parse_length
+    from memagent.data.hotpotqa import QA_TASKS
+    from memagent.eval.harness import EvalPlan, Harness
+    from memagent.eval.methods import METHODS
+    from memagent.eval.report import RUN_FILE, write_report
+    from memagent.llm import BackendOptions, load_llm
+
+    err = Console(stderr=True, highlight=False)
+    files = _sample_files(list(samples or []))
+    plan = EvalPlan(
+        tasks=_split(tasks), lengths=tuple(parse_length(x) for x in _split(lengths)),
+        methods=_split(methods), n=n, seed=seed, batch=batch,
+        qa_source=str(hotpotqa) if hotpotqa else None,
+        haystack_dir=str(haystack_dir) if haystack_dir else None, sample_files=files,
+    )
+    for t in plan.tasks:
+        if t not in TASKS:
+            raise InputError(f"unknown task {t!r}; choose from {', '.join(TASKS)}")
+        if t in QA_TASKS and t not in files and hotpotqa is None:
+            raise InputError(f"task {t} needs --hotpotqa FILE (a {QA_TASKS[t]} JSON) or --samples")
+    for m in plan.methods:
+        if m not in METHODS:
+            raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    config = AgentConfig(budgets=Budgets(window=window, query=query, chunk=chunk, memory=memory,
+                                         output=output))
+    t0 = time.perf_counter()
+    with err.status("loading model ..."):
+        llm = load_llm(BackendOptions(model=model, base_url=base_url, tokenizer=tokenizer,
+                                      max_concurrency=concurrency))
+    tok = getattr(llm, "tokenizer", None)
+    if tok is None:
+        raise InputError("the backend has no tokenizer: pass --tokenizer")
+    name, sha = model_identity(model, base_url)
+    err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s")
+    harness = Harness(plan, llm, config, tok, out)
+    b = harness.methods[plan.methods[0]].budgets
+    run = _run_info(plan, config, b, name, sha)
+    (out / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
+    _run_with_progress(harness, err)
+    report = write_report(out, run)
+    err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
+    return 0
+
+
+def _run_info(plan: Any, config: Any, budgets: Any, name: str, sha: str | None) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "model": name, "model_sha256": sha, "command": shlex.join(["memagent", *sys.argv[1:]]),
+        "tasks": list(plan.tasks), "lengths": list(plan.lengths), "methods": list(plan.methods),
+        "n": plan.n, "seed": plan.seed, "batch": plan.batch,
+        "budgets": {k: v for k, v in asdict(budgets).items() if not k.endswith("overhead")},
+        "sampling": asdict(config.sampling),
+    }
+
+
+def _run_with_progress(harness: Any, err: Any) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+    bar = progress.add_task("eval", total=harness.pending())
+
+    def on_progress(desc: str, done: int) -> None:
+        progress.update(bar, description=desc, advance=done)
+
+    harness.on_progress = on_progress
+    with progress:
+        harness.run()

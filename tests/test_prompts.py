@@ -1,0 +1,50 @@
+import pytest
+
+from memagent.errors import InputError
+from memagent.prompts import NO_MEMORY, Layout, PromptTemplates
+
+
+def test_memory_update_contains_all_parts_in_paper_order():
+    [msg] = PromptTemplates().memory_update_messages("Q?", "", "CHUNK")
+    text = msg["content"]
+    assert text.index("<problem>\nQ?") < text.index(f"<memory>\n{NO_MEMORY}") < text.index("<section>\nCHUNK")
+    assert text.rstrip().endswith("Updated memory:")
+
+
+def test_final_prompt_has_no_section_and_asks_for_boxed():
+    [msg] = PromptTemplates().final_answer_messages("Q?", "mem")
+    assert "<section>" not in msg["content"] and "\\boxed{}" in msg["content"]
+
+
+def test_braces_and_placeholders_inside_documents_are_left_alone():
+    [msg] = PromptTemplates().memory_update_messages("{memory}?", "m {chunk}", "code { x } {problem}")
+    text = msg["content"]
+    assert "<problem>\n{memory}?" in text and "m {chunk}" in text and "code { x } {problem}" in text
+
+
+def test_chunk_first_layout_puts_section_first():
+    [msg] = PromptTemplates.for_layout(Layout.CHUNK_FIRST).memory_update_messages("Q", "M", "C")
+    assert msg["content"].index("<section>") < msg["content"].index("<problem>")
+
+
+def test_templates_from_file(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('memory_update = "P={problem} M={memory} C={chunk}"\nsystem = "be brief"\n')
+    t = PromptTemplates.from_file(f)
+    msgs = t.memory_update_messages("q", "m", "c")
+    assert msgs[0] == {"role": "system", "content": "be brief"}
+    assert msgs[1]["content"] == "P=q M=m C=c"
+
+
+def test_bad_template_files_name_the_problem(tmp_path):
+    with pytest.raises(InputError, match="lacks \\{chunk\\}"):
+        PromptTemplates(memory_update="{problem} {memory}")
+    f = tmp_path / "bad.toml"
+    f.write_text("memory_update = ")
+    with pytest.raises(InputError, match="not valid TOML"):
+        PromptTemplates.from_file(f)
+    f.write_text('colour = "x"\n')
+    with pytest.raises(InputError, match="unknown keys"):
+        PromptTemplates.from_file(f)
+    with pytest.raises(InputError, match="not found"):
+        PromptTemplates.from_file(tmp_path / "missing.toml")
