@@ -1,18 +1,43 @@
 """Agent-level batching: many jobs advance together over one backend.
 
-Every round, the pending request of each active job goes to the backend as one batch; when a job
-finishes, the next waiting job takes its slot, so long and short documents mix freely.
+Two modes, picked once per run by the backend's `scheduling` attribute (or the `mode` argument):
+
+- "rounds" (local batched models: transformers, vLLM offline): every round, the pending request of
+  each active job goes to the backend as one `generate` batch; when a job finishes, the next waiting
+  job takes its slot, so long and short documents mix freely.
+- "continuous" (HTTP servers, which batch on their side): each job submits its next request as soon
+  as its previous reply arrives, up to `max_active` requests in flight, so the server never idles
+  waiting for the slowest request of a round. Concurrency model: one thread pool here, each worker
+  calling `llm.generate([one request])`; jobs are only touched on the calling thread.
+
+Either way results stay in job order (the caller reads them from its `jobs` list).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from typing import Literal
 
 from memagent.agent import Job
-from memagent.types import LLM, SamplingParams
+from memagent.types import LLM, Completion, SamplingParams
 
 RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs finished so far)
+Mode = Literal["rounds", "continuous"]
+DEFAULT_CONCURRENCY = 8  # continuous mode without max_active or a backend max_concurrency
+SEED_STRIDE = 100_003  # continuous mode: job i's request at step s gets seed + i * stride + s
+
+
+def scheduling_mode(llm: LLM) -> Mode:
+    """The backend's preferred mode: its `scheduling` attribute, else round-synchronous batches."""
+    mode = getattr(llm, "scheduling", "rounds")
+    if mode not in ("rounds", "continuous"):
+        raise ValueError(
+            f"backend {llm.name}: scheduling must be 'rounds' or 'continuous', got {mode!r}"
+        )
+    return mode  # type: ignore[no-any-return]
 
 
 def run_jobs(
@@ -21,12 +46,31 @@ def run_jobs(
     sampling: SamplingParams,
     max_active: int | None = None,
     on_round: RoundCallback | None = None,
+    mode: Mode | None = None,
 ) -> None:
-    """Drive every job to completion. max_active=None: all jobs at once."""
+    """Drive every job to completion.
+
+    max_active: jobs (rounds) or requests in flight (continuous) at once; None: all jobs in rounds
+    mode, the backend's `max_concurrency` (else 8) in continuous mode.
+    mode: None picks `scheduling_mode(llm)`.
+    """
+    chosen = mode or scheduling_mode(llm)
+    if chosen == "continuous":
+        limit = max_active or getattr(llm, "max_concurrency", None) or DEFAULT_CONCURRENCY
+        _run_continuous(llm, jobs, sampling, limit, on_round)
+    elif chosen == "rounds":
+        _run_rounds(llm, jobs, sampling, max_active or len(jobs) or 1, on_round)
+    else:
+        raise ValueError(f"mode must be 'rounds' or 'continuous', got {mode!r}")
+
+
+def _run_rounds(
+    llm: LLM, jobs: Sequence[Job], sampling: SamplingParams, limit: int,
+    on_round: RoundCallback | None,
+) -> None:
     waiting = deque(jobs)
     active: list[Job] = []
     finished = 0
-    limit = max_active or len(jobs) or 1
     while waiting or active:
         while waiting and len(active) < limit:
             job = waiting.popleft()
@@ -48,3 +92,49 @@ def run_jobs(
         active = still
         if on_round is not None:
             on_round(len(requests), finished)
+
+
+def _run_continuous(
+    llm: LLM, jobs: Sequence[Job], sampling: SamplingParams, limit: int,
+    on_round: RoundCallback | None,
+) -> None:
+    if limit < 1:
+        raise ValueError(f"max_active must be >= 1, got {limit}")
+    waiting = deque(enumerate(jobs))
+    in_flight: dict[Future[list[Completion]], tuple[int, Job]] = {}
+    finished = 0
+    pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="memagent-job")
+
+    def submit(index: int, job: Job) -> bool:
+        request = job.next_request()
+        if request is None:
+            return False
+        step_sampling = sampling
+        if sampling.seed is not None:  # distinct, reproducible seeds per job and step
+            seed = sampling.seed + index * SEED_STRIDE + len(job.steps)
+            step_sampling = replace(sampling, seed=seed)
+        in_flight[pool.submit(llm.generate, [request], step_sampling)] = (index, job)
+        return True
+
+    clean = False
+    try:
+        while waiting or in_flight:
+            while waiting and len(in_flight) < limit:
+                index, job = waiting.popleft()
+                if not submit(index, job):  # already done (resumed from a finished trace)
+                    finished += 1
+            if not in_flight:
+                break
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in done:
+                index, job = in_flight.pop(future)
+                job.consume(future.result()[0])  # a backend error propagates from here
+                if job.done:
+                    finished += 1
+                else:
+                    submit(index, job)
+                if on_round is not None:
+                    on_round(1, finished)
+        clean = True
+    finally:  # on an error or Ctrl-C: drop queued requests, don't wait for those in flight
+        pool.shutdown(wait=clean, cancel_futures=True)

@@ -151,6 +151,8 @@ class OpenAICompatLLM:
         `{"return_token_ids": True}`. Not sent by default: strict servers reject unknown fields.
     """
 
+    scheduling = "continuous"  # run_jobs keeps up to max_concurrency single requests in flight
+
     def __init__(
         self,
         base_url: str,

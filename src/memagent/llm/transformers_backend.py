@@ -16,6 +16,7 @@ from typing import Any
 
 from memagent.errors import BackendError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
+from memagent.llm.prefix_cache import PrefixStore, batch_inputs
 from memagent.types import ChatRequest, Completion, SamplingParams
 
 
@@ -30,7 +31,10 @@ def pick_device(device: str | None = None) -> str:
 class TransformersLLM:
     """Local model; load with `TransformersLLM.load(model_dir)`."""
 
-    def __init__(self, model: Any, tokenizer: HFTokenizer, name: str, max_batch: int = 16) -> None:
+    def __init__(
+        self, model: Any, tokenizer: HFTokenizer, name: str, max_batch: int = 16,
+        prefix_reuse: bool = True,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -39,10 +43,13 @@ class TransformersLLM:
         pad = tokenizer.hf.pad_token_id
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.stop_ids = self._stop_ids()
+        # KV caches of shared prompt prefixes (see prefix_cache.py); None: every prompt from scratch
+        self.prefix: PrefixStore | None = PrefixStore(model) if prefix_reuse else None
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | None = None, dtype: str | None = None, max_batch: int = 16
+        cls, path: str | Path, device: str | None = None, dtype: str | None = None,
+        max_batch: int = 16, prefix_reuse: bool = True,
     ) -> TransformersLLM:
         import torch
         from transformers import AutoModelForCausalLM
@@ -61,7 +68,8 @@ class TransformersLLM:
         except (OSError, ValueError) as exc:
             raise ModelNotFound(f"could not load a causal LM from {path}: {exc}") from exc
         model.to(device).eval()
-        return cls(model, HFTokenizer.from_dir(path), name=path.name, max_batch=max_batch)
+        return cls(model, HFTokenizer.from_dir(path), name=path.name, max_batch=max_batch,
+                   prefix_reuse=prefix_reuse)
 
     def _stop_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
@@ -93,13 +101,13 @@ class TransformersLLM:
 
         t0 = time.perf_counter()
         prompts = [self.tokenizer.chat_ids(r.messages) for r in requests]
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):  # left padding: every prompt ends at the same column
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.pad_id}
+        plan = self.prefix.plan(prompts) if self.prefix is not None else None
+        if plan is not None and plan.reused_tokens:
+            input_ids, attention, kwargs["cache"] = batch_inputs(prompts, plan, self.pad_id)
+        else:
+            input_ids, attention = self._left_padded(prompts)
+        width = input_ids.shape[1]
         if sampling.temperature > 0:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
             if sampling.seed is not None:
@@ -127,6 +135,17 @@ class TransformersLLM:
                 logprobs=logprob_rows[row][: len(ids)] if logprob_rows is not None else None,
             ))
         return completions
+
+    def _left_padded(self, prompts: Sequence[list[int]]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):  # left padding: every prompt ends at the same column
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        return input_ids, attention
 
     def _trim(self, ids: list[int]) -> tuple[list[int], str]:
         """Cut at the first stop token (kept out of the text, kept in the ids for RL)."""
