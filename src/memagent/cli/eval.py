@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from memagent.errors import InputError
+from memagent.eval.methods import METHODS
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -52,35 +53,51 @@ def _sample_files(paths: list[Path]) -> dict[str, tuple[str, ...]]:
     return {t: tuple(ps) for t, ps in by_task.items()}
 
 
+Opt = typer.Option
+ModelOpt = Annotated[str | None, Opt(
+    "--model", "-m",
+    help="Model dir or .gguf (served name with --base-url). Default: the embedded SmolLM2.",
+)]
+SamplesOpt = Annotated[list[Path] | None, Opt(
+    "--samples", help="JSONL from `memagent data`; replaces generation for its tasks (repeatable).",
+)]
+HotpotOpt = Annotated[Path | None, Opt(
+    "--hotpotqa", help="HotpotQA (or SQuAD for qa_1) JSON for the QA tasks.",
+)]
+
+
 def eval_command(
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks, e.g. niah_single_1,vt,qa_2.")],
-    lengths: Annotated[str, typer.Option(help="Comma-separated context lengths: 4k,8k,128k,1m.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (resumed if it exists).")],
-    methods: Annotated[str, typer.Option(help="Comma-separated: memagent, full, rag.")] = "memagent,full,rag",
-    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Samples per (task, length) cell.")] = 20,
-    seed: Annotated[int, typer.Option(help="Sample generation seed.")] = 0,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model dir or .gguf (served name with --base-url). Default: embedded SmolLM2-135M-Instruct.")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL.")] = None,
-    tokenizer: Annotated[str | None, typer.Option("--tokenizer", help="Tokenizer dir for a server's model.")] = None,
-    window: Annotated[int, typer.Option(help="Context window in tokens (all methods).")] = 8192,
-    query: Annotated[int, typer.Option(help="Question budget in tokens.")] = 1024,
-    chunk: Annotated[int | None, typer.Option(help="Chunk size in tokens (memagent reads, rag retrieves).")] = None,
-    memory: Annotated[int, typer.Option(help="Memory budget in tokens.")] = 1024,
-    output: Annotated[int, typer.Option(help="Final answer budget in tokens (all methods).")] = 1024,
-    batch: Annotated[int, typer.Option(min=1, help="Samples per backend batch.")] = 8,
-    hotpotqa: Annotated[Path | None, typer.Option("--hotpotqa", help="HotpotQA (or SQuAD for qa_1) JSON for QA tasks.")] = None,
-    haystack_dir: Annotated[Path | None, typer.Option(help="Directory of .txt essays for essay haystacks.")] = None,
-    samples: Annotated[list[Path] | None, typer.Option("--samples", help="JSONL from `memagent data`; replaces generation for its tasks (repeatable).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at once (HTTP backend).")] = 8,
+    tasks: Annotated[str, Opt(help="Comma-separated tasks, e.g. niah_single_1,vt,qa_2.")],
+    lengths: Annotated[str, Opt(help="Comma-separated context lengths: 4k,8k,128k,1m.")],
+    out: Annotated[Path, Opt("--out", "-o", help="Output directory (resumed if it exists).")],
+    methods: Annotated[str, Opt(help="Comma-separated: memagent,full,rag.")] = ",".join(METHODS),
+    n: Annotated[int, Opt("--n", "-n", min=1, help="Samples per (task, length) cell.")] = 20,
+    seed: Annotated[int, Opt(help="Sample generation seed.")] = 0,
+    model: ModelOpt = None,
+    base_url: Annotated[str | None, Opt("--base-url", help="OpenAI-compatible server URL.")] = None,
+    tokenizer: Annotated[str | None, Opt(help="Tokenizer dir for a server's model.")] = None,
+    window: Annotated[int, Opt(help="Context window in tokens (all methods).")] = 8192,
+    query: Annotated[int, Opt(help="Question budget in tokens.")] = 1024,
+    chunk: Annotated[int | None, Opt(help="Chunk tokens (memagent reads, rag ranks).")] = None,
+    memory: Annotated[int, Opt(help="Memory budget in tokens.")] = 1024,
+    output: Annotated[int, Opt(help="Final answer budget in tokens (all methods).")] = 1024,
+    batch: Annotated[int, Opt(min=1, help="Samples per backend batch.")] = 8,
+    hotpotqa: HotpotOpt = None,
+    haystack_dir: Annotated[Path | None, Opt(help="Directory of .txt files for essays.")] = None,
+    samples: SamplesOpt = None,
+    concurrency: Annotated[int, Opt(help="Requests in flight at once (HTTP backend).")] = 8,
 ) -> int:
-    """Evaluate methods on tasks at several lengths; writes samples.jsonl, summary.csv, accuracy.png, report.md."""
+    """Evaluate methods on tasks at several lengths.
+
+    Writes samples.jsonl, summary.csv, accuracy.png and report.md under --out; re-running the
+    same command skips the samples already scored there.
+    """
     from rich.console import Console
 
     from memagent.config import AgentConfig, Budgets
     from memagent.data import TASKS, parse_length
     from memagent.data.hotpotqa import QA_TASKS
     from memagent.eval.harness import EvalPlan, Harness
-    from memagent.eval.methods import METHODS
     from memagent.eval.report import RUN_FILE, write_report
     from memagent.llm import BackendOptions, load_llm
 

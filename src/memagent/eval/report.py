@@ -1,0 +1,133 @@
+"""Turn an eval directory (samples.jsonl + run.json) into summary.csv, accuracy.png, report.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memagent.eval.harness import SUMMARY_FILE, load_records, summarize, write_summary
+
+PLOT_FILE = "accuracy.png"
+REPORT_FILE = "report.md"
+RUN_FILE = "run.json"
+
+
+def length_label(tokens: int) -> str:
+    if tokens >= 1 << 20 and tokens % (1 << 20) == 0:
+        return f"{tokens >> 20}M"
+    if tokens >= 1024 and tokens % 1024 == 0:
+        return f"{tokens >> 10}K"
+    return str(tokens)
+
+
+def _ordered(values: Sequence[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def plot_accuracy(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """One panel per task, one line per method, accuracy vs context length on a log-x axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = _ordered(r["task"] for r in rows)
+    methods = _ordered(r["method"] for r in rows)
+    cols = min(3, max(len(tasks), 1))
+    nrows = (len(tasks) + cols - 1) // cols or 1
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.3 * nrows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        for method in methods:
+            pts = sorted((int(r["length"]), float(r["accuracy"])) for r in rows
+                         if r["task"] == task and r["method"] == method)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
+        lengths = sorted({int(r["length"]) for r in rows if r["task"] == task})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(lengths, [length_label(n) for n in lengths])
+        ax.minorticks_off()
+        ax.set_ylim(-3, 103)
+        ax.set_title(task)
+        ax.set_xlabel("context length (tokens)")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(methods), frameon=False)
+    if title:
+        fig.suptitle(title, y=0.02, fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.93))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _table(rows: Sequence[dict[str, Any]], value: str, fmt: str = "{}") -> list[str]:
+    """A markdown table: one row per (task, method), one column per length."""
+    lengths = sorted({int(r["length"]) for r in rows})
+    cells = {(r["task"], r["method"], int(r["length"])): r for r in rows}
+    pairs = _ordered((r["task"], r["method"]) for r in rows)
+    lines = ["| task | method | " + " | ".join(length_label(n) for n in lengths) + " |",
+             "|---|---|" + "---|" * len(lengths)]
+    for task, method in pairs:
+        vals = []
+        for n in lengths:
+            r = cells.get((task, method, n))
+            vals.append(fmt.format(r[value], **r) if r else "–")
+        lines.append(f"| {task} | {method} | " + " | ".join(vals) + " |")
+    return lines
+
+
+def _method_costs(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Mean tokens processed per sample (prompt + completion) by method and length, all tasks."""
+    lengths = sorted({int(r["length"]) for r in rows})
+    methods = _ordered(r["method"] for r in rows)
+    lines = ["| method | " + " | ".join(length_label(n) for n in lengths) + " |",
+             "|---|" + "---|" * len(lengths)]
+    for m in methods:
+        vals = []
+        for n in lengths:
+            sel = [r for r in rows if r["method"] == m and int(r["length"]) == n]
+            total = sum(int(r["n"]) for r in sel)
+            if not total:
+                vals.append("–")
+                continue
+            tok = sum((float(r["mean_prompt_tokens"]) + float(r["mean_completion_tokens"]))
+                      * int(r["n"]) for r in sel) / total
+            vals.append(f"{tok:,.0f}")
+        lines.append(f"| {m} | " + " | ".join(vals) + " |")
+    return lines
+
+
+def write_report(out: Path, run: dict[str, Any] | None = None) -> Path:
+    """(Re)build summary.csv, accuracy.png and report.md from what samples.jsonl holds now."""
+    records = load_records(out / "samples.jsonl")
+    rows = summarize(records.values())
+    write_summary(rows, out / SUMMARY_FILE)
+    if run is None and (out / RUN_FILE).is_file():
+        run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    run = run or {}
+    model = run.get("model", "?")
+    title = f"{model} · budgets {run.get('budgets', {})}"
+    if rows:
+        plot_accuracy(rows, out / PLOT_FILE, title)
+    lines = [f"# Evaluation: {model}", ""]
+    lines += [f"- model: `{model}` (sha256 `{run.get('model_sha256') or 'unknown'}`)",
+              f"- budgets: `{json.dumps(run.get('budgets', {}))}`",
+              f"- sampling: `{json.dumps(run.get('sampling', {}))}`, seed {run.get('seed', '?')}",
+              f"- command: `{run.get('command', '?')}`",
+              f"- samples scored: {len(records)} ({sum(int(r['errors']) for r in rows)} backend "
+              "errors, counted as 0)", ""]
+    lines += ["## Accuracy (%) — n per cell in brackets", "",
+              *_table(rows, "accuracy", "{} ({n})"), "",
+              f"![accuracy vs length]({PLOT_FILE})", "",
+              "## Answers in \\boxed{} (%)", "", *_table(rows, "boxed"), "",
+              "## Tokens processed per sample (prompt + completion, mean over tasks)", "",
+              *_method_costs(rows), "",
+              "## Wall seconds per cell", "", *_table(rows, "wall_seconds"), ""]
+    path = out / REPORT_FILE
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
