@@ -1,0 +1,196 @@
+"""The learner: one optimizer step per mini-batch of episodes, under `accelerate`.
+
+Every rank holds the same list of episodes (rollouts are gathered first), computes the same
+advantages and the same loss weights over the whole mini-batch, then trains on its own share of
+the conversations. Weights are global, so a rank's loss is its part of the global sum; DDP averages
+gradients across ranks, hence the loss is multiplied by the world size. Micro-batches accumulate
+gradients without synchronising until the last one; every rank runs the same number of them (a rank
+short of rows runs a zero-weight pass) so the collective calls line up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from memagent.rl.advantages import episode_advantages
+from memagent.rl.batch import MicroBatch, TrainRow, build_rows, collate, token_logprobs
+from memagent.rl.config import TrainConfig
+from memagent.rl.episode import Episode
+from memagent.rl.losses import PolicyLoss, entropy_from_logits
+
+
+def shard_rows(
+    rows: Sequence[TrainRow], rank: int, world: int, micro_batch_size: int
+) -> list[list[TrainRow]]:
+    """This rank's micro-batches: rows longest first, dealt round-robin, equal count on every rank.
+
+    A rank that runs out of rows gets zero-weight copies of a real row, so it still joins every
+    gradient synchronisation.
+    """
+    if not rows:
+        return []
+    ordered = sorted(rows, key=len, reverse=True)
+    mine = ordered[rank::world]
+    n_micro = math.ceil(math.ceil(len(ordered) / world) / micro_batch_size)
+    filler = ordered[0]
+    blank = TrainRow(
+        filler.prompt_ids, filler.completion_ids, filler.old_logprobs,
+        [0.0] * len(filler.mask), 0.0, [0.0] * len(filler.weights), filler.episode_index,
+    )  # fmt: skip
+    out = []
+    for j in range(n_micro):
+        part = mine[j * micro_batch_size : (j + 1) * micro_batch_size]
+        out.append(part or [blank])
+    return out
+
+
+def split_minibatches(episodes: Sequence[Episode], n: int) -> list[list[int]]:
+    """Indices of `n` contiguous, near-equal mini-batches of whole episodes."""
+    n = max(1, min(n, len(episodes)))
+    size = math.ceil(len(episodes) / n)
+    return [list(range(i, min(i + size, len(episodes)))) for i in range(0, len(episodes), size)]
+
+
+def linear_warmup(warmup_steps: int) -> Any:
+    """LR multiplier: linear from 1/(warmup+1) to 1 over `warmup_steps` optimizer steps, then 1."""
+    return lambda step: min(1.0, (step + 1) / (warmup_steps + 1))
+
+
+class Learner:
+    """Holds the policy, the optional frozen reference, the optimizer; trains on episodes."""
+
+    def __init__(
+        self, model: Any, cfg: TrainConfig, accelerator: Any, pad_id: int, ref_model: Any = None
+    ) -> None:
+        self.cfg = cfg
+        self.acc = accelerator
+        self.pad_id = pad_id
+        self.loss_fn = PolicyLoss(cfg.loss)
+        o = cfg.optim
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=o.lr, betas=o.betas, weight_decay=o.weight_decay,
+        )  # fmt: skip
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(o.warmup_steps))
+        self.model, self.optimizer, self.scheduler = accelerator.prepare(
+            model, optimizer, scheduler
+        )
+        self.ref_model = ref_model
+        if ref_model is not None:
+            ref_model.requires_grad_(False).eval()
+
+    @property
+    def policy(self) -> Any:
+        """The bare model (for generation and saving)."""
+        return self.acc.unwrap_model(self.model)
+
+    def _forward(self, model: Any, mb: MicroBatch, entropy: bool) -> tuple[Tensor, Tensor | None]:
+        out = model(
+            input_ids=mb.input_ids, attention_mask=mb.attention_mask,
+            position_ids=mb.position_ids, logits_to_keep=mb.completion_width + 1, use_cache=False,
+        )  # fmt: skip
+        logits = out.logits  # [B, C+1, V]
+        logp = token_logprobs(logits, mb.targets)  # [B, C]
+        ent = None
+        if entropy:
+            with contextlib.nullcontext() if self.cfg.loss.entropy_coef > 0 else torch.no_grad():
+                ent = entropy_from_logits(logits[:, :-1].float())  # [B, C]
+        return logp, ent
+
+    def _micro_step(self, rows: list[TrainRow], sync: bool) -> dict[str, Tensor]:
+        mb = collate(rows, self.pad_id).to(self.acc.device)
+        ref_logp = None
+        if self.ref_model is not None and self.cfg.loss.kl_coef > 0:
+            with torch.no_grad():
+                ref_logp, _ = self._forward(self.ref_model, mb, entropy=False)
+        ctx = contextlib.nullcontext() if sync else self.acc.no_sync(self.model)
+        with ctx:
+            logp, ent = self._forward(self.model, mb, entropy=True)
+            loss, metrics = self.loss_fn(
+                logp, mb.old_logprobs, mb.advantages, mb.weights, ref_logp=ref_logp, entropy=ent
+            )
+            self.acc.backward(loss * self.acc.num_processes)
+        metrics["weight_mass"] = mb.weights.sum().detach()
+        metrics["tokens"] = mb.mask.sum().detach()
+        metrics["seq_tokens"] = mb.attention_mask.sum().detach().float()
+        return metrics
+
+    def _optimizer_step(self) -> float:
+        grad_norm = float("nan")
+        if self.cfg.optim.grad_clip is not None:
+            grad_norm = float(
+                self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+            )
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return grad_norm
+
+    @property
+    def _zero_advantage_rows_are_free(self) -> bool:
+        """With no KL or entropy term, a row with A = 0 adds nothing to the loss or its gradient."""
+        return self.cfg.loss.kl_coef == 0 and self.cfg.loss.entropy_coef == 0
+
+    def _minibatch_rows(self, episodes: Sequence[Episode], advs: Sequence[float]) -> list[TrainRow]:
+        rows = build_rows(episodes, advs, self.cfg.loss.aggregation, self.cfg.loss.mask_truncated)
+        if self._zero_advantage_rows_are_free:
+            # Exact compute saving: their weights stay in the mean's denominator (build_rows).
+            rows = [r for r in rows if r.advantage != 0.0]
+        return rows
+
+    def train(self, episodes: Sequence[Episode]) -> dict[str, float]:
+        """Advantages over the whole step, then one optimizer step per mini-batch; metrics.
+
+        Loss-like metrics are means over the tokens actually run (rows with A = 0 may be skipped).
+        """
+        t0 = time.perf_counter()
+        self.model.train()
+        advs = episode_advantages(
+            episodes, self.cfg.advantage.std_normalize, self.cfg.advantage.eps
+        )
+        sums: dict[str, float] = {}
+        norms, losses = [], []
+        for idx in split_minibatches(episodes, self.cfg.optim.mini_batches):
+            rows = self._minibatch_rows([episodes[i] for i in idx], [advs[i] for i in idx])
+            micro = shard_rows(
+                rows, self.acc.process_index, self.acc.num_processes,
+                self.cfg.optim.micro_batch_size,
+            )  # fmt: skip
+            if not micro:  # every rank sees the same rows, so every rank skips together
+                continue
+            loss = 0.0
+            for j, part in enumerate(micro):
+                for k, v in self._micro_step(part, sync=j == len(micro) - 1).items():
+                    value = float(self.acc.reduce(v.detach(), "sum"))
+                    sums[k] = sums.get(k, 0.0) + value
+                    loss += value if k == "pg_loss" else 0.0
+            losses.append(loss)
+            norms.append(self._optimizer_step())
+        seconds = time.perf_counter() - t0
+        self.model.eval()
+        return self._summarise(sums, norms, losses, seconds)
+
+    def _summarise(
+        self, sums: dict[str, float], norms: list[float], losses: list[float], seconds: float
+    ) -> dict[str, float]:
+        mass = sums.pop("weight_mass", 0.0)
+        tokens, seq_tokens = sums.pop("tokens", 0.0), sums.pop("seq_tokens", 0.0)
+        sums.pop("pg_loss", None)
+        out = {k: v / mass if mass else 0.0 for k, v in sums.items()}  # weighted sums → means
+        out.update(
+            pg_loss=sum(losses) / len(losses) if losses else 0.0,
+            optimizer_steps=float(len(norms)),
+            grad_norm=sum(norms) / len(norms) if norms else 0.0,
+            lr=float(self.scheduler.get_last_lr()[0]),
+            train_tokens=tokens,
+            train_seconds=seconds,
+            train_tokens_per_s=seq_tokens / seconds if seconds else 0.0,
+        )
+        return out

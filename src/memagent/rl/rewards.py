@@ -1,0 +1,35 @@
+"""The rule reward on the final answer; no reward on intermediate memories.
+
+- "boxed" (the paper): the last brace-matched \\boxed{} of the final reply, normalized, exact match
+  against any gold answer → 1 or 0; no \\boxed{} → 0.
+- "contains": the fraction of gold values found in the normalized final reply (1 or 0 for a single
+  value), so a model that has not learned to box its answer still gets a signal.
+Comparison and normalization come from memagent.scoring, shared with evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from memagent.answer import last_boxed
+from memagent.scoring import recall, training_reward
+
+RewardFn = Callable[[str, Sequence[str]], float]
+
+
+def boxed_reward(final_reply: str, answers: Sequence[str]) -> float:
+    return training_reward(last_boxed(final_reply), answers)
+
+
+def contains_reward(final_reply: str, answers: Sequence[str]) -> float:
+    return recall(final_reply, answers)
+
+
+REWARDS: dict[str, RewardFn] = {"boxed": boxed_reward, "contains": contains_reward}
+
+
+def reward_fn(name: str) -> RewardFn:
+    try:
+        return REWARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown reward {name!r}; choose one of {sorted(REWARDS)}") from None

@@ -1,0 +1,268 @@
+"""The built-in RL loop: sample rollouts with the policy itself, train, log, checkpoint, resume.
+
+Per step: every rank samples its share of groups through the agent (the policy model doubles as
+the local transformers backend, so rollouts always use the current weights), the episodes of all
+ranks are gathered, and the Learner takes `optim.mini_batches` optimizer steps on them. Metrics go
+to `output_dir/metrics.jsonl` (one line per step) and `reward.png`; checkpoints are HF model
+directories (checkpoint.py). Rerunning the same command after a kill resumes from the newest one.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from memagent.agent import MemAgent
+from memagent.config import AgentConfig, Budgets
+from memagent.rl import checkpoint
+from memagent.rl.config import TrainConfig
+from memagent.rl.episode import Episode
+from memagent.rl.learner import Learner
+from memagent.rl.rewards import reward_fn
+from memagent.rl.rollout import RolloutStats, collect, evaluate
+from memagent.rl.tasks import NeedleStream
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def make_accelerator(cfg: TrainConfig) -> Any:
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    if cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and cuda and torch.cuda.is_bf16_supported()):
+        precision = "bf16"
+    else:
+        precision = "no"
+    return Accelerator(mixed_precision=precision, cpu=not cuda)
+
+
+def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
+    """Response lengths: memory updates and final answers, and how many hit their limit."""
+    memory = [len(c.completion_ids) for e in episodes for c in e.conversations[:-1]]
+    final = [len(e.conversations[-1].completion_ids) for e in episodes]
+    convs = [c for e in episodes for c in e.conversations]
+    return {
+        "episodes": float(len(episodes)),
+        "conversations_per_episode": len(convs) / len(episodes) if episodes else 0.0,
+        "memory_tokens_mean": statistics.fmean(memory) if memory else 0.0,
+        "final_tokens_mean": statistics.fmean(final) if final else 0.0,
+        "truncated_fraction": statistics.fmean(c.truncated for c in convs) if convs else 0.0,
+    }
+
+
+def _merge_stats(parts: list[RolloutStats]) -> RolloutStats:
+    out = RolloutStats()
+    for p in parts:
+        out.rewards += p.rewards
+        out.memory_in_gold += p.memory_in_gold
+        out.groups += p.groups
+        out.dropped += p.dropped
+        out.rounds = max(out.rounds, p.rounds)
+        out.seconds = max(out.seconds, p.seconds)
+        out.completion_tokens += p.completion_tokens
+    return out
+
+
+def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | None = None) -> None:
+    """Reward mean ± std per step, and the held-out reward before/after if known."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(x) for x in Path(metrics_path).read_text().splitlines() if x.strip()]
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    mean = [r["reward_mean"] for r in rows]
+    std = [r["reward_std"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, mean, marker="o", label="training reward (sampled, T=1)")
+    ax.fill_between(steps, [m - s for m, s in zip(mean, std, strict=True)],
+                    [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)  # fmt: skip
+    for key, style in (("eval_before", "r--"), ("eval_after", "g--")):
+        if summary and summary.get(key):
+            ax.axhline(summary[key]["reward"], color=style[0], ls="--", label=f"held-out {key[5:]}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("reward")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+class Trainer:
+    """Owns the accelerator, the policy/backend, the learner, the question stream and the files."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        from memagent.llm.registry import resolve_model
+        from memagent.llm.transformers_backend import TransformersLLM
+
+        self.cfg = cfg
+        self.acc = make_accelerator(cfg)
+        self.out = Path(cfg.output_dir)
+        self.resume_from = checkpoint.latest(self.out)
+        base = resolve_model(cfg.model)
+        torch.manual_seed(cfg.seed)
+        self.llm = TransformersLLM.load(
+            self.resume_from or base, device=str(self.acc.device), dtype="float32"
+        )
+        if cfg.gradient_checkpointing:
+            self.llm.model.gradient_checkpointing_enable()
+        ref = None
+        if cfg.loss.kl_coef > 0:  # the reference is always the starting model, even on resume
+            ref = TransformersLLM.load(base, device=str(self.acc.device), dtype="float32").model
+        self.learner = Learner(self.llm.model, cfg, self.acc, self.llm.pad_id, ref)
+        r = cfg.rollout
+        budgets = Budgets(
+            window=r.window, query=r.query, chunk=r.chunk, memory=r.memory, output=r.output
+        )
+        self.agent = MemAgent(self.llm, AgentConfig(budgets=budgets))
+        d = cfg.data
+        self.stream = NeedleStream(
+            self.llm.tokenizer, self.agent.budgets.chunk, d.min_chunks, d.max_chunks,
+            seed=d.seed + 7_777 * self.acc.process_index,
+        )  # fmt: skip
+        self.held_out = NeedleStream(
+            self.llm.tokenizer, self.agent.budgets.chunk, d.min_chunks, d.max_chunks, d.seed
+        ).held_out(d.eval_questions)
+        self.reward = reward_fn(cfg.reward)
+        self.state: dict[str, Any] = {"step": 0}
+        if self.resume_from is not None:
+            self.acc.load_state(str(self.resume_from / "accelerate"))
+            self.state = checkpoint.read_state(self.resume_from)
+            self.stream.position = self.state["stream_positions"][self.acc.process_index]
+            if self.acc.is_main_process:
+                checkpoint.truncate_jsonl(self.out / METRICS_FILE, self.state["step"])
+
+    def _eval(self, tag: str) -> dict[str, float] | None:
+        result = None
+        if self.acc.is_main_process:
+            result = evaluate(self.agent, self.held_out, self.reward)
+            self._log({"event": tag, "step": self.state["step"], **result})
+        self.acc.wait_for_everyone()
+        return result
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if not self.acc.is_main_process:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        name = METRICS_FILE if "event" not in row else "events.jsonl"
+        with (self.out / name).open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def _gather(
+        self, episodes: list[Episode], stats: RolloutStats
+    ) -> tuple[list[Episode], RolloutStats]:
+        if self.acc.num_processes == 1:
+            return episodes, stats
+        from accelerate.utils import gather_object
+
+        parts = gather_object([(episodes, stats)])
+        return [e for eps, _ in parts for e in eps], _merge_stats([s for _, s in parts])
+
+    def step(self) -> dict[str, Any]:
+        """Sample, train, log one step."""
+        step = self.state["step"]
+        t0 = time.perf_counter()
+        torch.manual_seed(self.cfg.seed * 1_000_003 + step * 101 + self.acc.process_index)
+        local_q = max(1, self.cfg.rollout.questions_per_step // self.acc.num_processes)
+        episodes, stats = collect(self.agent, self.stream, self.cfg.rollout, self.reward, local_q)
+        episodes, stats = self._gather(episodes, stats)
+        row: dict[str, Any] = {"step": step + 1, **stats.metrics(), **episode_metrics(episodes)}
+        if episodes:
+            row.update(self.learner.train(episodes))
+            self._invalidate_rollout_caches()
+        row["step_seconds"] = time.perf_counter() - t0
+        self.state["step"] = step + 1
+        self._log(row)
+        return row
+
+    def _invalidate_rollout_caches(self) -> None:
+        """Prompt-prefix KV caches of the backend were computed with the old weights: drop them."""
+        store = getattr(self.llm, "prefix", None)
+        if store is not None:
+            self.llm.prefix = type(store)(self.llm.model)
+
+    def _save(self) -> None:
+        from accelerate.utils import gather_object
+
+        positions = gather_object([self.stream.position])
+        checkpoint.save(
+            self.out, self.state["step"], self.learner.model, self.llm.tokenizer.hf, self.acc,
+            {**self.state, "stream_positions": positions},
+        )  # fmt: skip
+
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        """Train to cfg.steps (resuming if a checkpoint exists); returns the summary."""
+        t0 = time.perf_counter()
+        if "eval_before" not in self.state:
+            self.state["eval_before"] = self._eval("eval_before")
+        bar = _progress(progress and self.acc.is_main_process, self.cfg.steps, self.state["step"])
+        while self.state["step"] < self.cfg.steps:
+            row = self.step()
+            bar.update(1)
+            bar.set_postfix(
+                reward=f"{row['reward_mean']:.2f}", kept=f"{row['kept_group_fraction']:.2f}"
+            )
+            s = self.state["step"]
+            if self.cfg.eval_every and s % self.cfg.eval_every == 0 and s < self.cfg.steps:
+                self._eval("eval")
+            if s % self.cfg.save_every == 0 or s == self.cfg.steps:
+                self._save()
+            self._plot()
+        bar.close()
+        self.state["eval_after"] = self._eval("eval_after")
+        return self._finish(time.perf_counter() - t0)
+
+    def _plot(self, summary: dict[str, Any] | None = None) -> None:
+        if self.acc.is_main_process and (self.out / METRICS_FILE).is_file():
+            plot_rewards(self.out / METRICS_FILE, self.out / "reward.png", summary or self.state)
+
+    def _finish(self, seconds: float) -> dict[str, Any]:
+        summary = {
+            "steps": self.state["step"],
+            "wall_seconds_this_run": seconds,
+            "resumed_from": str(self.resume_from) if self.resume_from else None,
+            "eval_before": self.state.get("eval_before"),
+            "eval_after": self.state.get("eval_after"),
+            "config": json.loads(self.cfg.model_dump_json()),
+        }
+        if self.acc.is_main_process:
+            final = self.out / "final"
+            self.learner.policy.save_pretrained(str(final), safe_serialization=True)
+            self.llm.tokenizer.hf.save_pretrained(str(final))
+            (self.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+            self._plot(summary)
+        self.acc.wait_for_everyone()
+        return summary
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kw: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="rl steps", unit="step")
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Build a Trainer and run it to cfg.steps."""
+    return Trainer(cfg).run(progress=progress)
+
+
+__all__ = ["Trainer", "plot_rewards", "train"]
