@@ -200,3 +200,21 @@ def test_prefix_reuse_gives_identical_greedy_outputs_on_the_real_model(embedded_
         embedded_llm.prefix = PrefixStore(embedded_llm.model)
     assert reused == plain
     assert single == plain[-1]
+
+
+def test_prompt_estimate_from_parts_bounds_the_exact_count(tokenizer):
+    """Job._request skips re-tokenizing a chunk when parts + SEAM_SLACK fit: check the bound."""
+    from memagent.agent import SEAM_SLACK
+    from memagent.chunking import iter_chunks
+
+    agent = MemAgent(ScriptedLLM(tokenizer), AgentConfig(budgets=Budgets(chunk=200)))
+    doc = needle_doc("1234567", lines=200) + " trailing  spaces \n\n{braces} <tags> "
+    question = "  What is the magic number?  "
+    q = len(tokenizer.encode(question))
+    for memory in ("", "Some memory.\n", " leading space"):
+        m = len(tokenizer.encode(memory)) if memory else 3
+        for chunk in iter_chunks([doc], tokenizer, 200):
+            messages = agent.config.templates.memory_update_messages(question, memory, chunk.text)
+            exact = tokenizer.chat_token_count(messages)
+            parts = agent.budgets.update_overhead + q + m + chunk.n_tokens
+            assert exact <= parts + SEAM_SLACK

@@ -91,6 +91,8 @@ def chunk_sha(text: str) -> str:
 
 
 StepCallback = Callable[["Job", Step], None]
+SEAM_SLACK = 32  # tokens of margin for the estimate in Job._request
+PLACEHOLDER_TOKENS = 16  # bound on the tokens of NO_MEMORY, the empty memory's placeholder
 
 
 @dataclass
@@ -117,11 +119,12 @@ class Job:
     started: float = field(default_factory=time.perf_counter)
     _current: Chunk | None = None
     _pending: ChatRequest | None = None
+    _question_tokens: int = 0
 
     def __post_init__(self) -> None:
         if not self.question.strip():
             raise InputError("the question is empty")
-        n = len(self.tokenizer.encode(self.question))
+        n = self._question_tokens = len(self.tokenizer.encode(self.question))
         if n > self.budgets.query:
             raise BudgetError(
                 f"the question is {n} tokens, over the query budget of {self.budgets.query} "
@@ -153,7 +156,11 @@ class Job:
             else:
                 self._current = chunk
                 messages = self.templates.memory_update_messages(self.question, self.memory, chunk.text)
-                self._pending = self._request(messages, self.budgets.memory)
+                # Upper estimate of the prompt from its parts, to skip re-tokenizing the chunk.
+                memory = self.steps[-1].memory_tokens if self.steps else PLACEHOLDER_TOKENS
+                parts = (self.budgets.update_overhead + self._question_tokens + memory
+                         + chunk.n_tokens)
+                self._pending = self._request(messages, self.budgets.memory, parts)
                 return self._pending
         messages = self.templates.final_answer_messages(self.question, self.memory)
         self._pending = self._request(messages, self.budgets.output)
@@ -172,8 +179,16 @@ class Job:
             return chunk
         return None
 
-    def _request(self, messages: Sequence[dict[str, str]], max_tokens: int) -> ChatRequest:
-        prompt_tokens = self.tokenizer.chat_token_count(messages)
+    def _request(
+        self, messages: Sequence[dict[str, str]], max_tokens: int, parts_tokens: int | None = None
+    ) -> ChatRequest:
+        # Exact count only when the sum of the separately counted parts is near the window: joint
+        # tokenization differs from the parts' sum by at most a few tokens at the seams.
+        window = self.budgets.window
+        if parts_tokens is not None and parts_tokens + SEAM_SLACK + max_tokens <= window:
+            prompt_tokens = parts_tokens
+        else:
+            prompt_tokens = self.tokenizer.chat_token_count(messages)
         if prompt_tokens + max_tokens > self.budgets.window:  # guaranteed by resolve(); checked anyway
             raise BudgetError(
                 f"prompt {prompt_tokens} + generation {max_tokens} tokens exceeds the "
