@@ -90,16 +90,20 @@ class OptimConfig(_Section):
 
 
 class DataConfig(_Section):
-    """The training task: short needle documents (see rl/tasks.py)."""
+    """The training task: generated needle documents, or `memagent data` JSONL files."""
 
-    task: Literal["needle"] = "needle"
-    min_chunks: int = Field(2, ge=1)
-    max_chunks: int = Field(4, ge=1)
+    task: Literal["needle", "file"] = "needle"
+    min_chunks: int = Field(2, ge=1, description="needle: fewest chunks per document")
+    max_chunks: int = Field(4, ge=1, description="needle: most chunks per document")
+    train_file: Path | None = Field(None, description="file: samples to train on")
+    eval_file: Path | None = Field(None, description="file: held-out samples")
     eval_questions: int = Field(50, ge=1, description="held-out questions for before/after")
     seed: int = 0
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
+        if self.task == "file" and (self.train_file is None or self.eval_file is None):
+            raise ValueError("data.task: file needs data.train_file and data.eval_file (JSONL)")
         if self.min_chunks > self.max_chunks:
             raise ValueError(
                 f"data.min_chunks ({self.min_chunks}) > data.max_chunks ({self.max_chunks}); "

@@ -18,7 +18,7 @@ from memagent.rl.advantages import filter_groups
 from memagent.rl.config import RolloutConfig
 from memagent.rl.episode import Conversation, Episode
 from memagent.rl.rewards import RewardFn
-from memagent.rl.tasks import NeedleStream, Question
+from memagent.rl.tasks import Question, QuestionSource
 from memagent.scheduler import run_jobs
 from memagent.types import SamplingParams
 
@@ -114,7 +114,7 @@ class RolloutStats:
 
 def collect(
     agent: MemAgent,
-    stream: NeedleStream,
+    stream: QuestionSource,
     cfg: RolloutConfig,
     reward: RewardFn,
     n_questions: int | None = None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from memagent.types import Tokenizer
 
@@ -45,10 +47,32 @@ class Question:
     meta: dict[str, int] = field(default_factory=dict)
 
 
+class QuestionSource(Protocol):
+    """Where training questions come from; `position` lets a resumed run continue in place."""
+
+    position: int
+
+    def take(self, n: int) -> list[Question]: ...
+
+    def held_out(self, n: int) -> list[Question]: ...
+
+
 def _noise_units(tokenizer: Tokenizer, tokens: int) -> int:
     """How many NOISE sentences make about `tokens` tokens."""
     per = len(tokenizer.encode(NOISE + " "))
     return max(1, tokens // per)
+
+
+def _whole_needle_depths(tokenizer: Tokenizer, units: int, needle: str, chunk: int) -> list[int]:
+    """Insertion points whose needle does not straddle a chunk boundary (a few tokens of margin).
+
+    A needle cut in two chunks cannot be read whole by any memory update; RULER does not care,
+    but a first task for a 135M model should be fair.
+    """
+    per = len(tokenizer.encode(NOISE + " "))
+    size = len(tokenizer.encode(needle + " ")) + 4
+    ok = [d for d in range(units + 1) if (d * per) // chunk == (d * per + size) // chunk]
+    return ok or list(range(units + 1))
 
 
 def needle_question(
@@ -61,9 +85,10 @@ def needle_question(
     value = str(rng.randint(1_000_000, 9_999_999))
     # Fill to about (n - 0.5) chunks, so the chunker cuts exactly n pieces whatever the needle size.
     units = _noise_units(tokenizer, int((n_chunks - 0.5) * chunk))
+    needle = NEEDLE.format(key=key, value=value)
+    depth = rng.choice(_whole_needle_depths(tokenizer, units, needle, chunk))
     sentences = [NOISE] * units
-    depth = rng.randint(0, units)
-    sentences.insert(depth, NEEDLE.format(key=key, value=value))
+    sentences.insert(depth, needle)
     return Question(
         id=f"needle-{seed}-{index}",
         question=QUESTION.format(key=key),
@@ -99,3 +124,49 @@ class NeedleStream:
     def held_out(self, n: int) -> list[Question]:
         """The evaluation set: the same task from another seed, never used for training."""
         return [self.at(i, EVAL_SEED_OFFSET) for i in range(n)]
+
+
+class SampleFileStream:
+    """Questions from `memagent data` JSONL files (any task: RULER, HotpotQA, ...).
+
+    Training cycles through `train_file` in order (position = samples handed out so far); the
+    held-out set is the first n samples of `eval_file`, which must be a different file.
+    """
+
+    def __init__(self, train_file: Path, eval_file: Path) -> None:
+        from memagent.data.io import read_jsonl
+        from memagent.errors import InputError
+
+        if Path(train_file).resolve() == Path(eval_file).resolve():
+            raise InputError(
+                "data.train_file and data.eval_file are the same file; hold out another"
+            )
+        self._train = [_from_sample(s) for s in read_jsonl(train_file)]
+        self._eval_file = Path(eval_file)
+        if not self._train:
+            raise InputError(f"{train_file}: no samples")
+        self.position = 0
+
+    def take(self, n: int) -> list[Question]:
+        out = [self._train[(self.position + i) % len(self._train)] for i in range(n)]
+        self.position += n
+        return out
+
+    def held_out(self, n: int) -> list[Question]:
+        from memagent.data.io import read_jsonl
+
+        out = []
+        for sample in read_jsonl(self._eval_file):
+            if len(out) == n:
+                break
+            out.append(_from_sample(sample))
+        return out
+
+
+def _from_sample(sample: object) -> Question:
+    return Question(
+        id=str(sample.id),  # type: ignore[attr-defined]
+        question=str(sample.question),  # type: ignore[attr-defined]
+        document=str(sample.context),  # type: ignore[attr-defined]
+        answers=list(sample.answers),  # type: ignore[attr-defined]
+    )

@@ -25,7 +25,7 @@ from memagent.rl.episode import Episode
 from memagent.rl.learner import Learner
 from memagent.rl.rewards import reward_fn
 from memagent.rl.rollout import RolloutStats, collect, evaluate
-from memagent.rl.tasks import NeedleStream
+from memagent.rl.tasks import NeedleStream, QuestionSource, SampleFileStream
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -99,6 +99,18 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | No
     plt.close(fig)
 
 
+def make_source(cfg: TrainConfig, tokenizer: Any, chunk: int, rank: int = 0) -> QuestionSource:
+    """The configured question source; ranks draw different needle streams."""
+    d = cfg.data
+    if d.task == "file":
+        assert d.train_file is not None and d.eval_file is not None  # checked by DataConfig
+        src = SampleFileStream(d.train_file, d.eval_file)
+        src.position = rank * 1_000_000  # disjoint offsets per rank (cycling through the file)
+        return src
+    seed = d.seed + 7_777 * rank
+    return NeedleStream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=seed)
+
+
 class Trainer:
     """Owns the accelerator, the policy/backend, the learner, the question stream and the files."""
 
@@ -126,14 +138,11 @@ class Trainer:
             window=r.window, query=r.query, chunk=r.chunk, memory=r.memory, output=r.output
         )
         self.agent = MemAgent(self.llm, AgentConfig(budgets=budgets))
-        d = cfg.data
-        self.stream = NeedleStream(
-            self.llm.tokenizer, self.agent.budgets.chunk, d.min_chunks, d.max_chunks,
-            seed=d.seed + 7_777 * self.acc.process_index,
-        )  # fmt: skip
-        self.held_out = NeedleStream(
-            self.llm.tokenizer, self.agent.budgets.chunk, d.min_chunks, d.max_chunks, d.seed
-        ).held_out(d.eval_questions)
+        self.stream = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk,
+                                  rank=self.acc.process_index)  # fmt: skip
+        self.held_out = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk).held_out(
+            cfg.data.eval_questions
+        )
         self.reward = reward_fn(cfg.reward)
         self.state: dict[str, Any] = {"step": 0}
         if self.resume_from is not None:

@@ -1,0 +1,157 @@
+"""RL loop control flow: rollouts to episodes, dynamic sampling with refill, trainer + resume.
+
+Scripted policy and a tiny random model (real tokenizer): fast, CPU, and never evidence of learning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memagent.agent import MemAgent
+from memagent.config import AgentConfig, Budgets
+from memagent.rl.config import RolloutConfig, build_config
+from memagent.rl.rewards import boxed_reward, contains_reward
+from memagent.rl.rollout import collect, evaluate, rollout
+from memagent.rl.tasks import NeedleStream, Question
+from memagent.types import SamplingParams
+from rl_helpers import ScriptedPolicy, tiny_model_dir
+
+BUDGETS = Budgets(
+    window=1024, query=64, chunk=128, memory=160, output=24
+)  # scripted memory keeps whole lines
+
+
+class ListSource:
+    """A QuestionSource over a fixed list (ids q0, q1, ...)."""
+
+    def __init__(self, questions: list[Question]) -> None:
+        self.questions = questions
+        self.position = 0
+
+    def take(self, n: int) -> list[Question]:
+        out = self.questions[self.position : self.position + n]
+        self.position += n
+        return out
+
+    def held_out(self, n: int) -> list[Question]:
+        return self.questions[:n]
+
+
+def _needles(tokenizer, n: int, seed: int = 0) -> list[Question]:
+    stream = NeedleStream(tokenizer, BUDGETS.chunk or 128, 2, 3, seed)
+    return stream.take(n)
+
+
+def test_rewards_boxed_and_contains() -> None:
+    assert boxed_reward("so \\boxed{1234567}.", ["1234567"]) == 1.0
+    assert boxed_reward("the number is 1234567", ["1234567"]) == 0.0  # not boxed
+    assert contains_reward("the number is 1234567", ["1234567"]) == 1.0
+    assert contains_reward("the number is 7654321", ["1234567"]) == 0.0
+
+
+def test_needle_stream_is_deterministic_and_sized_in_chunks(tokenizer) -> None:
+    a, b = _needles(tokenizer, 3), _needles(tokenizer, 3)
+    assert [q.document for q in a] == [q.document for q in b]
+    agent = MemAgent(ScriptedPolicy(tokenizer, lambda q, n: True), AgentConfig(budgets=BUDGETS))
+    for q in a:
+        chunks = list(agent.job(q.document, q.question).chunks)
+        assert len(chunks) == q.meta["chunks"]
+        assert q.answers[0] in q.document
+
+
+def test_rollout_builds_one_episode_per_sample_with_every_conversation(tokenizer) -> None:
+    policy = ScriptedPolicy(tokenizer, lambda q, n: n % 2 == 0)  # every other answer right
+    agent = MemAgent(policy, AgentConfig(budgets=BUDGETS))
+    questions = _needles(tokenizer, 2)
+    episodes = rollout(agent, questions, 4, SamplingParams(temperature=1.0), boxed_reward)
+    assert [e.group_id for e in episodes] == [questions[0].id] * 4 + [questions[1].id] * 4
+    for e, q in zip(episodes, [questions[0]] * 4 + [questions[1]] * 4, strict=True):
+        assert len(e.conversations) == q.meta["chunks"] + 1  # one per chunk + the final answer
+        for c in e.conversations:
+            assert len(c.old_logprobs) == len(c.completion_ids) > 0
+            assert c.prompt_ids[:3] == tokenizer.chat_ids([{"role": "user", "content": "x"}])[:3]
+    assert [e.reward for e in episodes] == [1.0, 0.0, 1.0, 0.0] * 2
+
+
+def test_dynamic_sampling_refills_from_new_questions(tokenizer) -> None:
+    questions = _needles(tokenizer, 6)
+    mixed = {questions[1].question, questions[3].question, questions[4].question}
+    policy = ScriptedPolicy(tokenizer, lambda q, n: q in mixed and n % 2 == 0)
+    agent = MemAgent(policy, AgentConfig(budgets=BUDGETS))
+    cfg = RolloutConfig(group_size=2, questions_per_step=2, dynamic_sampling=True,
+                        max_refill_rounds=2, chunk=128, memory=160, output=24)  # fmt: skip
+    kept, stats = collect(agent, ListSource(questions), cfg, boxed_reward)
+    # round 1: q0 (all wrong, dropped), q1 (kept); round 2 refills 1: q2 (dropped);
+    # round 3 refills 1: q3 (kept) → 2 groups, 3 rounds, 2 of 4 groups dropped
+    assert [e.group_id for e in kept] == [questions[1].id] * 2 + [questions[3].id] * 2
+    assert stats.rounds == 3 and (stats.groups, stats.dropped) == (4, 2)
+    assert stats.metrics()["kept_group_fraction"] == pytest.approx(0.5)
+
+
+def test_without_dynamic_sampling_every_group_is_kept(tokenizer) -> None:
+    policy = ScriptedPolicy(tokenizer, lambda q, n: False)
+    agent = MemAgent(policy, AgentConfig(budgets=BUDGETS))
+    cfg = RolloutConfig(group_size=2, questions_per_step=2, chunk=128, memory=160, output=24)
+    kept, stats = collect(agent, ListSource(_needles(tokenizer, 2)), cfg, boxed_reward)
+    assert len(kept) == 4 and stats.metrics()["zero_variance_fraction"] == 1.0
+
+
+def test_evaluate_scores_one_greedy_rollout_per_question(tokenizer) -> None:
+    policy = ScriptedPolicy(tokenizer, lambda q, n: True)
+    agent = MemAgent(policy, AgentConfig(budgets=BUDGETS))
+    result = evaluate(agent, _needles(tokenizer, 3), boxed_reward)
+    assert result["reward"] == 1.0 and result["n"] == 3.0 and result["boxed"] == 1.0
+
+
+def _tiny_config(model_dir: Path, out: Path, steps: int) -> dict:
+    return {
+        "preset": "dapo",
+        "model": str(model_dir),
+        "output_dir": str(out),
+        "steps": steps,
+        "save_every": 1,
+        "reward": "contains",
+        "gradient_checkpointing": False,
+        "rollout": {
+            "group_size": 2,
+            "questions_per_step": 1,
+            "dynamic_sampling": False,
+            "max_refill_rounds": 0,
+            "chunk": 64,
+            "memory": 8,
+            "output": 8,
+            "query": 64,
+            "window": 512,
+        },
+        "optim": {"lr": 1e-3, "warmup_steps": 0, "micro_batch_size": 2},
+        "data": {"min_chunks": 2, "max_chunks": 2, "eval_questions": 2},
+    }
+
+
+def test_trainer_runs_checkpoints_and_resumes(tokenizer, tmp_path: Path) -> None:
+    from memagent.llm.transformers_backend import TransformersLLM
+    from memagent.rl.trainer import Trainer
+
+    model_dir = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    out = tmp_path / "run"
+    first = Trainer(build_config(_tiny_config(model_dir, out, steps=1))).run(progress=False)
+    assert first["steps"] == 1 and (out / "checkpoints" / "step-000001" / "state.json").is_file()
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1]
+    for key in ("reward_mean", "reward_std", "kept_group_fraction", "memory_tokens_mean",
+                "rollout_tokens_per_s"):  # fmt: skip
+        assert key in rows[0]
+    # "kill" after step 1, rerun with more steps: resumes at step 1, not from scratch
+    second = Trainer(build_config(_tiny_config(model_dir, out, steps=2)))
+    assert second.resume_from is not None and second.state["step"] == 1
+    summary = second.run(progress=False)
+    assert summary["steps"] == 2 and summary["eval_before"] == first["eval_before"]
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert (out / "reward.png").stat().st_size > 0
+    # the final model is a plain HF directory the backend (and `memagent ask --model`) loads
+    llm = TransformersLLM.load(out / "final", device="cpu")
+    assert llm.model.config.num_hidden_layers == 2
