@@ -100,6 +100,8 @@ def test_harness_scores_every_method_and_resume_skips_done(tokenizer, tmp_path: 
     assert len(recs) == 9
     by_method = {m: [r for r in recs.values() if r["method"] == m] for m in ("memagent", "full")}
     assert all(r["score"] == 1.0 for r in by_method["memagent"])  # scripted memory keeps the needle
+    assert all("magic" in r["memory"] for r in by_method["memagent"])
+    assert all(r["memory"] is None for r in by_method["full"])
     assert all(r["prompt_tokens"] > 0 for r in recs.values())
     calls = llm.calls
 

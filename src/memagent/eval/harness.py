@@ -78,7 +78,7 @@ def make_record(sample: Sample, length: int, method: str, pred: Prediction) -> d
         "prediction": pred.answer, "rule": pred.rule, "score": value, "answers": sample.answers,
         "prompt_tokens": pred.prompt_tokens, "completion_tokens": pred.completion_tokens,
         "context_tokens": pred.context_tokens, "seconds": round(pred.seconds, 3),
-        "reply": pred.text, "error": pred.error,
+        "reply": pred.text, "error": pred.error, "memory": pred.memory,
     }
 
 

@@ -59,6 +59,7 @@ class Prediction:
     seconds: float
     context_tokens: int = 0  # context tokens the method actually showed the model (full/rag)
     error: str | None = None
+    memory: str | None = None  # memagent: the memory the answer was given
 
 
 def failed(error: BaseException, seconds: float = 0.0) -> Prediction:
@@ -159,7 +160,7 @@ class MemAgentMethod(Method):
             r = job.result()
             out.append(Prediction(r.raw_answer, r.answer, r.rule.value, r.usage.prompt_tokens,
                                   r.usage.completion_tokens, r.usage.backend_seconds or wall,
-                                  r.document_tokens))
+                                  r.document_tokens, memory=r.memory))
         return out
 
 
