@@ -95,10 +95,12 @@ def main() -> None:
     if args.one:
         print(json.dumps(one_length(args.one, args.backend, args.repeats)))
         return
-    rows = rows_for([int(x) for x in args.lengths.split(",")], "scripted", args.repeats)
+    rows = rows_for([int(x) for x in args.lengths.split(",")], "scripted", args.repeats) \
+        if args.lengths else []
     if args.embedded:
         rows += rows_for([int(x) for x in args.embedded.split(",")], "embedded", 1)
-    report("linear_scaling", "Linear scaling: seconds per document token and peak RSS",
+    name = "linear_scaling" if args.lengths else "linear_scaling_embedded"
+    report(name, "Linear scaling: seconds per document token and peak RSS",
            f"python bench/linear_scaling.py --lengths {args.lengths} --embedded '{args.embedded}' "
            f"--repeats {args.repeats}", rows, [
                "scripted: instant backend, paper budgets (8K window, 5000-token chunks); each "

@@ -59,7 +59,7 @@ class Plan:
 class PrefixStore:
     """An LRU of prefix KV caches, bounded by total cached tokens."""
 
-    def __init__(self, model: Any, min_tokens: int = 64, max_tokens: int = 32768, recent: int = 64):
+    def __init__(self, model: Any, min_tokens: int = 64, max_tokens: int = 16384, recent: int = 64):
         if min_tokens < 1 or max_tokens < min_tokens:
             raise ValueError("PrefixStore needs 1 <= min_tokens <= max_tokens")
         self.model = model

@@ -4,6 +4,10 @@ Requests are rendered with the model's chat template, left-padded into one batch
 max_tokens value, and generated together. With `want_logprobs` the per-token log-probs of the
 sampled tokens under the raw model (temperature 1, no top-p) are returned: that is the policy
 the RL loss compares against.
+
+With `prefix_reuse` (default) the KV cache of prompt prefixes shared across requests (chat
+template + instruction + question within a job; the chunk across questions in the chunk-first
+layout) is computed once and reused (prefix_cache.py); greedy outputs equal the no-reuse path.
 """
 
 from __future__ import annotations
