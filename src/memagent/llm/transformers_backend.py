@@ -108,7 +108,8 @@ class TransformersLLM:
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.pad_id}
         plan = self.prefix.plan(prompts) if self.prefix is not None else None
         if plan is not None and plan.reused_tokens:
-            input_ids, attention, kwargs["cache"] = batch_inputs(prompts, plan, self.pad_id)
+            input_ids, attention, cache = batch_inputs(prompts, plan, self.pad_id)
+            kwargs[self._cache_kwarg()] = cache
         else:
             input_ids, attention = self._left_padded(prompts)
         width = input_ids.shape[1]
@@ -139,6 +140,13 @@ class TransformersLLM:
                 logprobs=logprob_rows[row][: len(ids)] if logprob_rows is not None else None,
             ))
         return completions
+
+    def _cache_kwarg(self) -> str:
+        """transformers >= 5.x names generate's cache argument `cache`; 4.x `past_key_values`."""
+        import inspect
+
+        params = inspect.signature(self.model.prepare_inputs_for_generation).parameters
+        return "cache" if "cache" in params else "past_key_values"
 
     def _left_padded(self, prompts: Sequence[list[int]]) -> tuple[Any, Any]:
         import torch
