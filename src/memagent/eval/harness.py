@@ -20,7 +20,7 @@ from typing import Any
 from memagent.config import AgentConfig
 from memagent.data import GenOptions, Sample, generate_samples, read_jsonl
 from memagent.errors import InputError
-from memagent.eval.methods import Method, Prediction, make_method
+from memagent.eval.methods import METHODS, Method, Prediction, make_method
 from memagent.scoring import score
 from memagent.types import LLM, Tokenizer
 
@@ -179,8 +179,9 @@ def summarize(records: Any, plan: EvalPlan | None = None) -> list[dict[str, Any]
     if plan is not None:
         order = [(t, n, m) for n in plan.lengths for t in plan.tasks for m in plan.methods]
         keys = [k for k in order if k in cells]
-    else:
-        keys = sorted(cells)
+    else:  # tasks alphabetically, then length, methods in their usual order
+        rank = {m: i for i, m in enumerate(METHODS)}
+        keys = sorted(cells, key=lambda k: (k[0], k[1], rank.get(k[2], len(rank)), k[2]))
     rows = []
     for task, length, method in keys:
         recs = cells[(task, length, method)]

@@ -12,6 +12,12 @@ from memagent.eval.harness import SUMMARY_FILE, load_records, summarize, write_s
 PLOT_FILE = "accuracy.png"
 REPORT_FILE = "report.md"
 RUN_FILE = "run.json"
+# Distinct markers and dashes, so methods that score the same stay visible on top of each other.
+STYLES: dict[str, dict[str, Any]] = {
+    "memagent": {"marker": "o", "linestyle": "-", "markersize": 6},
+    "full": {"marker": "s", "linestyle": "--", "markersize": 10, "markerfacecolor": "none"},
+    "rag": {"marker": "^", "linestyle": ":", "markersize": 6},
+}
 
 
 def length_label(tokens: int) -> str:
@@ -43,7 +49,8 @@ def plot_accuracy(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -
             pts = sorted((int(r["length"]), float(r["accuracy"])) for r in rows
                          if r["task"] == task and r["method"] == method)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
+                style = STYLES.get(method, {"marker": "o"})
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=method, **style)
         lengths = sorted({int(r["length"]) for r in rows if r["task"] == task})
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [length_label(n) for n in lengths])
@@ -58,8 +65,11 @@ def plot_accuracy(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(methods), frameon=False)
     if title:
-        fig.suptitle(title, y=0.02, fontsize=9)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.93))
+        import textwrap
+
+        fig.text(0.5, 0.01, "\n".join(textwrap.wrap(title, 60 * cols)), ha="center",
+                 va="bottom", fontsize=8)
+    fig.tight_layout(rect=(0, 0.07 + 0.05 / nrows, 1, 0.93))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -111,7 +121,8 @@ def write_report(out: Path, run: dict[str, Any] | None = None) -> Path:
         run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
     run = run or {}
     model = run.get("model", "?")
-    title = f"{model} · budgets {run.get('budgets', {})}"
+    budgets = ", ".join(f"{k} {v}" for k, v in run.get("budgets", {}).items())
+    title = f"{model}; budgets: {budgets}"
     if rows:
         plot_accuracy(rows, out / PLOT_FILE, title)
     lines = [f"# Evaluation: {model}", ""]
