@@ -21,8 +21,13 @@ def _between(text: str, tag: str) -> str:
 class ScriptedLLM:
     name = "scripted"
 
-    def __init__(self, tokenizer: Tokenizer, pad_memory_to: int = 0,
-                 fail_after: int | None = None, hook: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        pad_memory_to: int = 0,
+        fail_after: int | None = None,
+        hook: Callable[[int], None] | None = None,
+    ):
         self.tokenizer = tokenizer
         self.pad_memory_to = pad_memory_to  # make memories this many tokens long (to hit budgets)
         self.fail_after = fail_after
@@ -30,7 +35,9 @@ class ScriptedLLM:
         self.requests: list[ChatRequest] = []
         self.hook = hook
 
-    def generate(self, requests: Sequence[ChatRequest], sampling: SamplingParams) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[ChatRequest], sampling: SamplingParams
+    ) -> list[Completion]:
         if self.fail_after is not None and self.calls >= self.fail_after:
             raise KeyboardInterrupt  # simulates a kill in the middle of a run
         self.calls += 1
@@ -43,7 +50,9 @@ class ScriptedLLM:
             if "<section>" in text:
                 memory = _between(text, "memory")
                 facts = [ln for ln in memory.splitlines() if "magic" in ln]
-                facts += [ln.strip() for ln in _between(text, "section").splitlines() if "magic" in ln]
+                facts += [
+                    ln.strip() for ln in _between(text, "section").splitlines() if "magic" in ln
+                ]
                 reply = "\n".join(facts) or "nothing yet"
                 if self.pad_memory_to:
                     reply += " filler" * self.pad_memory_to

@@ -38,7 +38,7 @@ def test_bad_options_are_named(tmp_path, capsys, extra, message):
 
 
 def test_usage_error_is_exit_2(capsys):
-    code, _, err = run_main(["ask"], capsys)
+    code, _, _ = run_main(["ask"], capsys)
     assert code == 2
 
 
@@ -53,9 +53,24 @@ def test_unreachable_server_is_exit_4(tmp_path):
     doc = tmp_path / "d.txt"
     doc.write_text("The sky is blue. " * 20)
     proc = subprocess.run(
-        [sys.executable, "-m", "memagent.cli", "ask", str(doc), "-q", "Colour?",
-         "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-retries", "0"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "memagent.cli",
+            "ask",
+            str(doc),
+            "-q",
+            "Colour?",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--max-retries",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 4, proc.stderr
     assert "127.0.0.1:9" in proc.stderr and "Traceback" not in proc.stderr
@@ -66,8 +81,20 @@ def test_budgets_that_cannot_fit_are_exit_3(tmp_path):
     doc = tmp_path / "d.txt"
     doc.write_text("The sky is blue. " * 20)
     proc = subprocess.run(
-        [sys.executable, "-m", "memagent.cli", "ask", str(doc), "-q", "Colour?", "--window", "2000"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "memagent.cli",
+            "ask",
+            str(doc),
+            "-q",
+            "Colour?",
+            "--window",
+            "2000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 3 and "no room for a chunk" in proc.stderr
 
@@ -75,13 +102,33 @@ def test_budgets_that_cannot_fit_are_exit_3(tmp_path):
 @pytest.mark.slow
 def test_ask_end_to_end_on_the_embedded_model(tmp_path):
     doc = tmp_path / "d.txt"
-    doc.write_text("The grass is green. " * 30 + "The secret code is 4821937. " + "The sky is blue. " * 30)
+    doc.write_text(
+        "The grass is green. " * 30 + "The secret code is 4821937. " + "The sky is blue. " * 30
+    )
     trace = tmp_path / "t.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "memagent.cli", "ask", str(doc), "-q", "What is the secret code?",
-         "--chunk", "128", "--memory", "32", "--output", "24", "--trace", str(trace), "--json",
-         "--show-memory"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "memagent.cli",
+            "ask",
+            str(doc),
+            "-q",
+            "What is the secret code?",
+            "--chunk",
+            "128",
+            "--memory",
+            "32",
+            "--output",
+            "24",
+            "--trace",
+            str(trace),
+            "--json",
+            "--show-memory",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)

@@ -9,8 +9,11 @@ from memagent.trace import open_trace, read_trace, run_identity
 pytestmark = pytest.mark.slow
 
 CFG = AgentConfig(budgets=Budgets(chunk=96, memory=24, output=16))
-DOC = ("The grass is green. The sky is blue. " * 12 + "The secret code is 4821937. "
-       + "Here we go. There and back again. " * 12)
+DOC = (
+    "The grass is green. The sky is blue. " * 12
+    + "The secret code is 4821937. "
+    + "Here we go. There and back again. " * 12
+)
 Q = "What is the secret code?"
 
 
@@ -66,6 +69,8 @@ def test_memagent_through_a_real_openai_server(openai_server, tokenizer):
 
     llm = OpenAICompatLLM(openai_server.base_url, model=openai_server.model, tokenizer=tokenizer)
     llm.tokenizer = tokenizer
-    result = MemAgent(llm, AgentConfig(budgets=Budgets(chunk=256, memory=16, output=12))).ask(DOC, Q)
+    result = MemAgent(llm, AgentConfig(budgets=Budgets(chunk=256, memory=16, output=12))).ask(
+        DOC, Q
+    )
     assert result.usage.requests == result.chunks + 1 >= 1
     assert all(s.completion_tokens <= 16 for s in result.steps)

@@ -7,7 +7,11 @@ from memagent.prompts import NO_MEMORY, Layout, PromptTemplates
 def test_memory_update_contains_all_parts_in_paper_order():
     [msg] = PromptTemplates().memory_update_messages("Q?", "", "CHUNK")
     text = msg["content"]
-    assert text.index("<problem>\nQ?") < text.index(f"<memory>\n{NO_MEMORY}") < text.index("<section>\nCHUNK")
+    assert (
+        text.index("<problem>\nQ?")
+        < text.index(f"<memory>\n{NO_MEMORY}")
+        < text.index("<section>\nCHUNK")
+    )
     assert text.rstrip().endswith("Updated memory:")
 
 
@@ -17,7 +21,9 @@ def test_final_prompt_has_no_section_and_asks_for_boxed():
 
 
 def test_braces_and_placeholders_inside_documents_are_left_alone():
-    [msg] = PromptTemplates().memory_update_messages("{memory}?", "m {chunk}", "code { x } {problem}")
+    [msg] = PromptTemplates().memory_update_messages(
+        "{memory}?", "m {chunk}", "code { x } {problem}"
+    )
     text = msg["content"]
     assert "<problem>\n{memory}?" in text and "m {chunk}" in text and "code { x } {problem}" in text
 

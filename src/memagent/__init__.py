@@ -15,6 +15,7 @@ __all__ = [
     "BackendError",
     "BackendOptions",
     "BudgetError",
+    "Budgets",
     "ChatRequest",
     "Completion",
     "InputError",

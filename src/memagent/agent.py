@@ -155,11 +155,14 @@ class Job:
                 self.phase = Phase.ANSWERING
             else:
                 self._current = chunk
-                messages = self.templates.memory_update_messages(self.question, self.memory, chunk.text)
+                messages = self.templates.memory_update_messages(
+                    self.question, self.memory, chunk.text
+                )
                 # Upper estimate of the prompt from its parts, to skip re-tokenizing the chunk.
                 memory = self.steps[-1].memory_tokens if self.steps else PLACEHOLDER_TOKENS
-                parts = (self.budgets.update_overhead + self._question_tokens + memory
-                         + chunk.n_tokens)
+                parts = (
+                    self.budgets.update_overhead + self._question_tokens + memory + chunk.n_tokens
+                )
                 self._pending = self._request(messages, self.budgets.memory, parts)
                 return self._pending
         messages = self.templates.final_answer_messages(self.question, self.memory)
@@ -189,7 +192,9 @@ class Job:
             prompt_tokens = parts_tokens
         else:
             prompt_tokens = self.tokenizer.chat_token_count(messages)
-        if prompt_tokens + max_tokens > self.budgets.window:  # guaranteed by resolve(); checked anyway
+        if (
+            prompt_tokens + max_tokens > self.budgets.window
+        ):  # guaranteed by resolve(); checked anyway
             raise BudgetError(
                 f"prompt {prompt_tokens} + generation {max_tokens} tokens exceeds the "
                 f"{self.budgets.window}-token window"
@@ -209,9 +214,17 @@ class Job:
         else:
             self.extraction = extract_answer(completion.text)
             step = Step(
-                len(self.steps), "final", 0, completion.prompt_tokens,
-                completion.completion_tokens, self.memory, self._memory_tokens(),
-                False, completion.finish_reason, completion.seconds, output=completion.text,
+                len(self.steps),
+                "final",
+                0,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+                self.memory,
+                self._memory_tokens(),
+                False,
+                completion.finish_reason,
+                completion.seconds,
+                output=completion.text,
             )
             self.phase = Phase.DONE
         self.steps.append(step)
@@ -225,14 +238,24 @@ class Job:
         ids = completion.completion_token_ids or self.tokenizer.encode(completion.text)
         text = completion.text.strip()
         cut = completion.finish_reason == "length"
-        if len(ids) > self.budgets.memory:  # a server that ignored max_tokens: cut at a token boundary
+        if (
+            len(ids) > self.budgets.memory
+        ):  # a server that ignored max_tokens: cut at a token boundary
             text = self.tokenizer.decode(ids[: self.budgets.memory]).strip()
             cut = True
         self.memory = text
         return Step(
-            chunk.index, "memory", chunk.n_tokens, completion.prompt_tokens,
-            completion.completion_tokens, text, min(len(ids), self.budgets.memory), cut,
-            completion.finish_reason, completion.seconds, chunk_sha(chunk.text),
+            chunk.index,
+            "memory",
+            chunk.n_tokens,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            text,
+            min(len(ids), self.budgets.memory),
+            cut,
+            completion.finish_reason,
+            completion.seconds,
+            chunk_sha(chunk.text),
         )
 
     def _memory_tokens(self) -> int:
@@ -242,8 +265,14 @@ class Job:
         if self.extraction is None:
             raise RuntimeError("job is not finished")
         return Result(
-            self.question, self.extraction.answer, self.extraction.rule, self.extraction.raw,
-            self.memory, self.steps, self.usage, self.document_tokens,
+            self.question,
+            self.extraction.answer,
+            self.extraction.rule,
+            self.extraction.raw,
+            self.memory,
+            self.steps,
+            self.usage,
+            self.document_tokens,
             time.perf_counter() - self.started,
             cost_report(self.document_tokens, self.budgets, self.usage),
         )
@@ -252,7 +281,9 @@ class Job:
 class MemAgent:
     """Read documents of any length with a small-window model. `ask` one, `ask_many` batched."""
 
-    def __init__(self, llm: LLM, config: AgentConfig | None = None, tokenizer: Tokenizer | None = None):
+    def __init__(
+        self, llm: LLM, config: AgentConfig | None = None, tokenizer: Tokenizer | None = None
+    ):
         self.llm = llm
         self.config = config or AgentConfig()
         tok = tokenizer or getattr(llm, "tokenizer", None)
@@ -272,7 +303,9 @@ class MemAgent:
         return self.run([self.job(document, question, **kwargs)])[0]
 
     def ask_many(
-        self, pairs: Sequence[tuple[str | Iterable[str], str]], max_active: int | None = None,
+        self,
+        pairs: Sequence[tuple[str | Iterable[str], str]],
+        max_active: int | None = None,
         **kwargs: Any,
     ) -> list[Result]:
         """Answer many (document, question) pairs; each step's requests go to the backend together."""

@@ -92,9 +92,7 @@ class _TokenBuffer:
         return chunk, n
 
 
-def iter_chunks(
-    blocks: Iterable[str], tokenizer: Tokenizer, chunk_tokens: int
-) -> Iterator[Chunk]:
+def iter_chunks(blocks: Iterable[str], tokenizer: Tokenizer, chunk_tokens: int) -> Iterator[Chunk]:
     """Yield token-exact chunks from a stream of text blocks, holding O(block) text in memory."""
     if chunk_tokens < 1:
         raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")

@@ -35,11 +35,11 @@ class Budgets:
 
     def resolve(self, tokenizer: Tokenizer, templates: PromptTemplates) -> ResolvedBudgets:
         """Fix the chunk size and prove the worst case fits the window, or say which budget to cut."""
-        update_overhead = tokenizer.chat_token_count(
-            templates.memory_update_messages("", " ", "")
-        )
+        update_overhead = tokenizer.chat_token_count(templates.memory_update_messages("", " ", ""))
         final_overhead = tokenizer.chat_token_count(templates.final_answer_messages("", " "))
-        fixed = update_overhead + self.query + self.memory + self.memory  # prompt memory + new memory
+        fixed = (
+            update_overhead + self.query + self.memory + self.memory
+        )  # prompt memory + new memory
         room = self.window - fixed
         if self.chunk is None:
             chunk = min(PAPER_CHUNK, room)

@@ -52,6 +52,11 @@ def cost_report(n: int, b: ResolvedBudgets, usage: Usage) -> CostReport:
     ours = k * step_len**2 + (b.final_overhead + b.query + b.memory + b.output) ** 2
     theirs = (full + b.output) ** 2
     return CostReport(
-        n, k, usage.prompt_tokens, usage.completion_tokens, memagent_input_bound(n, b), full,
+        n,
+        k,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        memagent_input_bound(n, b),
+        full,
         ours / theirs,
     )

@@ -48,7 +48,10 @@ Your answer:
 """
 
 # Fields each template must contain, so a user file that forgets one fails at load, not mid-run.
-_REQUIRED = {"memory_update": ("{problem}", "{memory}", "{chunk}"), "final_answer": ("{problem}", "{memory}")}
+_REQUIRED = {
+    "memory_update": ("{problem}", "{memory}", "{chunk}"),
+    "final_answer": ("{problem}", "{memory}"),
+}
 
 
 class Layout(str, Enum):
@@ -124,7 +127,10 @@ class PromptTemplates:
 
     def _wrap(self, content: str) -> tuple[Message, ...]:
         if self.system:
-            return ({"role": "system", "content": self.system}, {"role": "user", "content": content})
+            return (
+                {"role": "system", "content": self.system},
+                {"role": "user", "content": content},
+            )
         return ({"role": "user", "content": content},)
 
     def memory_update_messages(self, problem: str, memory: str, chunk: str) -> tuple[Message, ...]:
@@ -142,6 +148,4 @@ def _fill(template: str, **fields: str) -> str:
     parts = template.replace("{{", "\x00").replace("}}", "\x01")
     for key, value in fields.items():
         parts = parts.replace("{" + key + "}", value.replace("{", "\x02").replace("}", "\x03"))
-    return (
-        parts.replace("\x00", "{").replace("\x01", "}").replace("\x02", "{").replace("\x03", "}")
-    )
+    return parts.replace("\x00", "{").replace("\x01", "}").replace("\x02", "{").replace("\x03", "}")

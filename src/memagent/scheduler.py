@@ -65,7 +65,10 @@ def run_jobs(
 
 
 def _run_rounds(
-    llm: LLM, jobs: Sequence[Job], sampling: SamplingParams, limit: int,
+    llm: LLM,
+    jobs: Sequence[Job],
+    sampling: SamplingParams,
+    limit: int,
     on_round: RoundCallback | None,
 ) -> None:
     waiting = deque(jobs)
@@ -95,7 +98,10 @@ def _run_rounds(
 
 
 def _run_continuous(
-    llm: LLM, jobs: Sequence[Job], sampling: SamplingParams, limit: int,
+    llm: LLM,
+    jobs: Sequence[Job],
+    sampling: SamplingParams,
+    limit: int,
     on_round: RoundCallback | None,
 ) -> None:
     if limit < 1:

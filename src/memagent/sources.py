@@ -44,7 +44,9 @@ class DocumentSource:
             path = Path(arg)
             if path.is_dir():
                 found = sorted(
-                    str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+                    str(p)
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
                 )
                 if not found:
                     raise InputError(

@@ -22,10 +22,14 @@ from memagent.errors import InputError
 VERSION = 1
 
 
-def run_identity(question: str, config: AgentConfig, budgets: ResolvedBudgets, model: str) -> dict[str, Any]:
+def run_identity(
+    question: str, config: AgentConfig, budgets: ResolvedBudgets, model: str
+) -> dict[str, Any]:
     templates = config.templates
     digest = hashlib.sha256(
-        "\x00".join([templates.memory_update, templates.final_answer, templates.system or ""]).encode()
+        "\x00".join(
+            [templates.memory_update, templates.final_answer, templates.system or ""]
+        ).encode()
     ).hexdigest()[:16]
     return {
         "question": question,
@@ -83,14 +87,18 @@ class TraceWriter:
         self._write({"type": "step", **step.to_json()})
         if job.done and job.extraction is not None:
             result = job.result()
-            self._write({
-                "type": "final",
-                "answer": result.answer,
-                "rule": result.rule.value,
-                "document_tokens": result.document_tokens,
-                "usage": {"prompt_tokens": result.usage.prompt_tokens,
-                          "completion_tokens": result.usage.completion_tokens},
-            })
+            self._write(
+                {
+                    "type": "final",
+                    "answer": result.answer,
+                    "rule": result.rule.value,
+                    "document_tokens": result.document_tokens,
+                    "usage": {
+                        "prompt_tokens": result.usage.prompt_tokens,
+                        "completion_tokens": result.usage.completion_tokens,
+                    },
+                }
+            )
 
     def close(self) -> None:
         self._file.close()
@@ -113,7 +121,9 @@ def open_trace(
     if not path.exists() or path.stat().st_size == 0:
         return TraceWriter(path, identity), None, None
     if not resume:
-        raise InputError(f"trace {path} already exists: pass --resume to continue it, or a new path")
+        raise InputError(
+            f"trace {path} already exists: pass --resume to continue it, or a new path"
+        )
     header, steps, final = read_trace(path)
     if header is None:
         raise InputError(f"{path} has no memagent trace header")

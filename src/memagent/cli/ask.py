@@ -15,36 +15,83 @@ from memagent.errors import InputError
 
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Model directory or .gguf file (served model name with --base-url). Default: the embedded SmolLM2-135M-Instruct."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model directory or .gguf file (served model name with --base-url). Default: the embedded SmolLM2-135M-Instruct.",
+    ),
 ]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
-TokenizerOpt = Annotated[str | None, typer.Option("--tokenizer", help="Tokenizer directory for a server's model (budgets are counted with it).")]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
+]
+TokenizerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tokenizer",
+        help="Tokenizer directory for a server's model (budgets are counted with it).",
+    ),
+]
 
 
 def ask_command(
-    paths: Annotated[list[str], typer.Argument(help="Text files, directories of text files (read in sorted order), or - for stdin.")],
-    question: Annotated[list[str], typer.Option("--question", "-q", help="The question; repeat for several questions over the same document.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Text files, directories of text files (read in sorted order), or - for stdin."
+        ),
+    ],
+    question: Annotated[
+        list[str],
+        typer.Option(
+            "--question",
+            "-q",
+            help="The question; repeat for several questions over the same document.",
+        ),
+    ],
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="MEMAGENT_API_KEY", help="Bearer token for --base-url.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="MEMAGENT_API_KEY", help="Bearer token for --base-url."),
+    ] = None,
     tokenizer: TokenizerOpt = None,
     backend: Annotated[str, typer.Option(help="auto | transformers | openai | vllm")] = "auto",
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (transformers backend)")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 ... (transformers backend)")
+    ] = None,
     window: Annotated[int, typer.Option(help="Context window in tokens.")] = 8192,
     query: Annotated[int, typer.Option(help="Question budget in tokens.")] = 1024,
-    chunk: Annotated[int | None, typer.Option(help="Chunk size in tokens (default: 5000, or what fits the window).")] = None,
-    memory: Annotated[int, typer.Option(help="Memory budget in tokens (the memory-writing generation limit).")] = 1024,
+    chunk: Annotated[
+        int | None,
+        typer.Option(help="Chunk size in tokens (default: 5000, or what fits the window)."),
+    ] = None,
+    memory: Annotated[
+        int, typer.Option(help="Memory budget in tokens (the memory-writing generation limit).")
+    ] = 1024,
     output: Annotated[int, typer.Option(help="Final answer budget in tokens.")] = 1024,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
     top_p: Annotated[float, typer.Option()] = 1.0,
     seed: Annotated[int | None, typer.Option()] = None,
-    prompts: Annotated[Path | None, typer.Option(help="TOML file with memory_update / final_answer templates.")] = None,
-    trace: Annotated[Path | None, typer.Option(help="Write every step to this JSONL file (one question only).")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="TOML file with memory_update / final_answer templates.")
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write every step to this JSONL file (one question only).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run recorded in --trace.")] = False,
-    show_memory: Annotated[bool, typer.Option("--show-memory", help="Print the memory after each chunk.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")] = False,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at once (HTTP backend).")] = 8,
-    max_retries: Annotated[int, typer.Option(help="Retries per HTTP request on 429/5xx/connection errors.")] = 5,
+    show_memory: Annotated[
+        bool, typer.Option("--show-memory", help="Print the memory after each chunk.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full result as JSON on stdout.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(help="Requests in flight at once (HTTP backend).")
+    ] = 8,
+    max_retries: Annotated[
+        int, typer.Option(help="Retries per HTTP request on 429/5xx/connection errors.")
+    ] = 5,
     timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.")] = 300.0,
 ) -> int:
     """Answer QUESTION about the documents. The answer goes to stdout; progress and cost to stderr."""
@@ -62,7 +109,9 @@ def ask_command(
     if not questions:
         raise InputError("the question is empty: pass -q 'your question'")
     if (trace or resume) and len(questions) > 1:
-        raise InputError("--trace/--resume take one question; run one ask per question to trace each")
+        raise InputError(
+            "--trace/--resume take one question; run one ask per question to trace each"
+        )
     if resume and trace is None:
         raise InputError("--resume needs --trace FILE")
     if len(questions) > 1 and "-" in paths:
@@ -75,23 +124,39 @@ def ask_command(
     )
     t0 = time.perf_counter()
     with err.status("loading model ..."):
-        llm = load_llm(BackendOptions(model=model, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
-                                      backend=backend, device=device, max_concurrency=concurrency,
-                                      max_retries=max_retries, timeout=timeout))
+        llm = load_llm(
+            BackendOptions(
+                model=model,
+                base_url=base_url,
+                api_key=api_key,
+                tokenizer=tokenizer,
+                backend=backend,
+                device=device,
+                max_concurrency=concurrency,
+                max_retries=max_retries,
+                timeout=timeout,
+            )
+        )
     agent = MemAgent(llm, config)
-    err.print(f"model {llm.name} ready in {time.perf_counter() - t0:.1f}s; chunks of {agent.budgets.chunk} tokens")
+    err.print(
+        f"model {llm.name} ready in {time.perf_counter() - t0:.1f}s; chunks of {agent.budgets.chunk} tokens"
+    )
     total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
     from memagent.cli.progress import run_with_progress
 
-    results = run_with_progress(agent, source, questions, total_bytes, err, trace, resume, show_memory)
+    results = run_with_progress(
+        agent, source, questions, total_bytes, err, trace, resume, show_memory
+    )
     for result in results:
         if as_json:
             sys.stdout.write(json.dumps(_result_json(result), ensure_ascii=False) + "\n")
         else:
             sys.stdout.write(f"{result.answer if result.answer is not None else ''}\n")
         err.print(f"[dim]answer rule: {result.rule.value}; {result.cost.summary()}[/]")
-        err.print(f"[dim]{result.usage.requests} requests, {result.seconds:.1f}s, "
-                  f"{result.document_tokens / max(result.seconds, 1e-9):.0f} document tokens/s[/]")
+        err.print(
+            f"[dim]{result.usage.requests} requests, {result.seconds:.1f}s, "
+            f"{result.document_tokens / max(result.seconds, 1e-9):.0f} document tokens/s[/]"
+        )
     return 0
 
 
@@ -104,8 +169,11 @@ def _result_json(result: Any) -> dict[str, Any]:
         "memory": result.memory,
         "document_tokens": result.document_tokens,
         "seconds": result.seconds,
-        "usage": {"requests": result.usage.requests, "prompt_tokens": result.usage.prompt_tokens,
-                  "completion_tokens": result.usage.completion_tokens},
+        "usage": {
+            "requests": result.usage.requests,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+        },
         "cost": result.cost.to_json(),
         "steps": [s.to_json() for s in result.steps],
     }

@@ -18,7 +18,9 @@ from memagent.trace import TraceWriter, open_trace, run_identity
 from memagent.types import Usage
 
 
-def _finished_result(agent: MemAgent, question: str, steps: list[Step], final: dict[str, Any]) -> Result:
+def _finished_result(
+    agent: MemAgent, question: str, steps: list[Step], final: dict[str, Any]
+) -> Result:
     """A Result rebuilt from a complete trace: re-running a finished job costs nothing."""
     usage = Usage(
         requests=len(steps) + 1,
@@ -27,13 +29,29 @@ def _finished_result(agent: MemAgent, question: str, steps: list[Step], final: d
     )
     n = final["document_tokens"]
     memory = steps[-1].memory if steps else ""
-    return Result(question, final["answer"], AnswerRule(final["rule"]), "", memory, steps, usage, n,
-                  0.0, cost_report(n, agent.budgets, usage))
+    return Result(
+        question,
+        final["answer"],
+        AnswerRule(final["rule"]),
+        "",
+        memory,
+        steps,
+        usage,
+        n,
+        0.0,
+        cost_report(n, agent.budgets, usage),
+    )
 
 
 def run_with_progress(
-    agent: MemAgent, source: DocumentSource, questions: Sequence[str], total_bytes: int | None,
-    console: Console, trace: Path | None, resume: bool, show_memory: bool,
+    agent: MemAgent,
+    source: DocumentSource,
+    questions: Sequence[str],
+    total_bytes: int | None,
+    console: Console,
+    trace: Path | None,
+    resume: bool,
+    show_memory: bool,
 ) -> list[Result]:
     writer: TraceWriter | None = None
     state = None
@@ -47,9 +65,14 @@ def run_with_progress(
             console.print(f"resuming {trace} after chunk {state.next_chunk - 1}")
 
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(),
-        TextColumn("{task.fields[chunks]} chunks"), TextColumn("{task.fields[rate]} tok/s"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[chunks]} chunks"),
+        TextColumn("{task.fields[rate]} tok/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
     task = progress.add_task("reading", total=total_bytes, chunks=0, rate="-")
     chars: dict[int, int] = {}
@@ -60,11 +83,17 @@ def run_with_progress(
         chars[id(job)] = job.chars_read
         elapsed = progress.tasks[task].elapsed or 1e-9
         tokens = sum(j.document_tokens for j in jobs) / len(jobs)
-        progress.update(task, completed=sum(chars.values()) / len(jobs),
-                        chunks=job.steps[-1].index + (step.kind == "memory"), rate=f"{tokens / elapsed:.0f}")
+        progress.update(
+            task,
+            completed=sum(chars.values()) / len(jobs),
+            chunks=job.steps[-1].index + (step.kind == "memory"),
+            rate=f"{tokens / elapsed:.0f}",
+        )
         if show_memory and step.kind == "memory":
             cut = " [yellow](cut at the memory budget)[/]" if step.memory_cut else ""
-            console.print(f"[cyan]memory after chunk {step.index}[/]{cut}: {step.memory}", highlight=False)
+            console.print(
+                f"[cyan]memory after chunk {step.index}[/]{cut}: {step.memory}", highlight=False
+            )
 
     jobs = [agent.job(source, q, resume=state, on_step=on_step) for q in questions]
     try:

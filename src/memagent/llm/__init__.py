@@ -49,7 +49,9 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     if backend == "transformers":
         from memagent.llm.transformers_backend import TransformersLLM
 
-        return TransformersLLM.load(resolve_model(opts.model), device=opts.device, max_batch=opts.max_batch)
+        return TransformersLLM.load(
+            resolve_model(opts.model), device=opts.device, max_batch=opts.max_batch
+        )
     if backend == "vllm":
         from memagent.llm.vllm_backend import VLLMOfflineLLM
 
@@ -63,8 +65,11 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     local_model = opts.model is not None and Path(opts.model).expanduser().exists()
 
     llm = OpenAICompatLLM(
-        opts.base_url, model=None if local_model else opts.model, api_key=opts.api_key,
-        max_concurrency=opts.max_concurrency, timeout=opts.timeout,
+        opts.base_url,
+        model=None if local_model else opts.model,
+        api_key=opts.api_key,
+        max_concurrency=opts.max_concurrency,
+        timeout=opts.timeout,
         max_retries=opts.max_retries,
     )
     if opts.tokenizer or local_model:
@@ -74,7 +79,8 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
         warnings.warn(
             "no --tokenizer given for the server's model: chunks and budgets are counted with the "
             "embedded SmolLM2 tokenizer, so they only approximate the server model's tokens",
-            ApproximateTokenizerWarning, stacklevel=2,
+            ApproximateTokenizerWarning,
+            stacklevel=2,
         )
     llm.tokenizer = load_tokenizer(tok_dir)
     return llm

@@ -38,7 +38,9 @@ def embedded_gguf_path() -> Path:
     # which we neither need nor install.
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFound(f"the embedded model package '{EMBEDDED_PACKAGE}' is missing; {INSTALL_HINT}")
+        raise ModelNotFound(
+            f"the embedded model package '{EMBEDDED_PACKAGE}' is missing; {INSTALL_HINT}"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
     if not path.is_file():
         raise ModelNotFound(f"{EMBEDDED_FILE} not found inside {EMBEDDED_PACKAGE}; {INSTALL_HINT}")

@@ -36,7 +36,11 @@ class TransformersLLM:
     """Local model; load with `TransformersLLM.load(model_dir)`."""
 
     def __init__(
-        self, model: Any, tokenizer: HFTokenizer, name: str, max_batch: int = 16,
+        self,
+        model: Any,
+        tokenizer: HFTokenizer,
+        name: str,
+        max_batch: int = 16,
         prefix_reuse: bool = True,
     ) -> None:
         self.model = model
@@ -52,8 +56,12 @@ class TransformersLLM:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | None = None, dtype: str | None = None,
-        max_batch: int = 16, prefix_reuse: bool = True,
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_batch: int = 16,
+        prefix_reuse: bool = True,
     ) -> TransformersLLM:
         import torch
         from transformers import AutoModelForCausalLM
@@ -72,8 +80,13 @@ class TransformersLLM:
         except (OSError, ValueError) as exc:
             raise ModelNotFound(f"could not load a causal LM from {path}: {exc}") from exc
         model.to(device).eval()
-        return cls(model, HFTokenizer.from_dir(path), name=path.name, max_batch=max_batch,
-                   prefix_reuse=prefix_reuse)
+        return cls(
+            model,
+            HFTokenizer.from_dir(path),
+            name=path.name,
+            max_batch=max_batch,
+            prefix_reuse=prefix_reuse,
+        )
 
     def _stop_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
@@ -84,7 +97,9 @@ class TransformersLLM:
             ids.update(eos)
         return ids
 
-    def generate(self, requests: Sequence[ChatRequest], sampling: SamplingParams) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[ChatRequest], sampling: SamplingParams
+    ) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for i, req in enumerate(requests):
@@ -92,13 +107,18 @@ class TransformersLLM:
         for (max_tokens, want_logprobs), idxs in groups.items():
             for start in range(0, len(idxs), self.max_batch):
                 part = idxs[start : start + self.max_batch]
-                outs = self._generate_batch([requests[i] for i in part], sampling, max_tokens, want_logprobs)
+                outs = self._generate_batch(
+                    [requests[i] for i in part], sampling, max_tokens, want_logprobs
+                )
                 for i, out in zip(part, outs, strict=True):
                     results[i] = out
         return [r for r in results if r is not None]
 
     def _generate_batch(
-        self, requests: Sequence[ChatRequest], sampling: SamplingParams, max_tokens: int,
+        self,
+        requests: Sequence[ChatRequest],
+        sampling: SamplingParams,
+        max_tokens: int,
         want_logprobs: bool,
     ) -> list[Completion]:
         import torch
@@ -114,7 +134,9 @@ class TransformersLLM:
             input_ids, attention = self._left_padded(prompts)
         width = input_ids.shape[1]
         if sampling.temperature > 0:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+            kwargs.update(
+                do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0
+            )
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
         else:
@@ -122,23 +144,36 @@ class TransformersLLM:
         try:
             with torch.inference_mode():
                 out = self.model.generate(
-                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                    return_dict_in_generate=True, output_logits=want_logprobs, **kwargs,
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    return_dict_in_generate=True,
+                    output_logits=want_logprobs,
+                    **kwargs,
                 )
         except RuntimeError as exc:  # OOM and friends: say which batch, keep the cause
-            raise BackendError(f"local generation failed for a batch of {len(prompts)}: {exc}") from exc
+            raise BackendError(
+                f"local generation failed for a batch of {len(prompts)}: {exc}"
+            ) from exc
         new = out.sequences[:, width:].tolist()
-        logprob_rows = self._logprobs(out.logits, out.sequences[:, width:]) if want_logprobs else None
+        logprob_rows = (
+            self._logprobs(out.logits, out.sequences[:, width:]) if want_logprobs else None
+        )
         per = (time.perf_counter() - t0) / len(prompts)
         completions = []
         for row, ids in enumerate(new):
             ids, finish = self._trim(ids)
-            completions.append(Completion(
-                text=self.tokenizer.decode(ids), prompt_tokens=len(prompts[row]),
-                completion_tokens=len(ids), finish_reason=finish, seconds=per,
-                prompt_token_ids=prompts[row], completion_token_ids=ids,
-                logprobs=logprob_rows[row][: len(ids)] if logprob_rows is not None else None,
-            ))
+            completions.append(
+                Completion(
+                    text=self.tokenizer.decode(ids),
+                    prompt_tokens=len(prompts[row]),
+                    completion_tokens=len(ids),
+                    finish_reason=finish,
+                    seconds=per,
+                    prompt_token_ids=prompts[row],
+                    completion_token_ids=ids,
+                    logprobs=logprob_rows[row][: len(ids)] if logprob_rows is not None else None,
+                )
+            )
         return completions
 
     def _cache_kwarg(self) -> str:
