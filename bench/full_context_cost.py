@@ -66,7 +66,9 @@ def plot(rows: list[dict[str, object]], measured_rows: list[dict[str, object]]) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2 if measured_rows else 1, figsize=(11 if measured_rows else 6, 4),
+                             squeeze=False)
+    a = axes[0][0]
     ns = [r["doc_tokens"] for r in rows]
     a.loglog(ns, [r["full_attn_pairs"] for r in rows], "o-", label="full context")
     a.loglog(ns, [r["memagent_attn_pairs"] for r in rows], "s-", label="memagent")
@@ -74,6 +76,7 @@ def plot(rows: list[dict[str, object]], measured_rows: list[dict[str, object]]) 
           title="Attention work (analytic, paper budgets)")
     a.legend()
     if measured_rows:
+        b = axes[0][1]
         ms = [r["doc_tokens"] for r in measured_rows]
         b.plot(ms, [r["full_us_per_token"] for r in measured_rows], "o-", label="full context")
         b.plot(ms, [r["memagent_us_per_token"] for r in measured_rows], "s-", label="memagent")
