@@ -14,6 +14,7 @@ from memagent.prompts import PromptTemplates
 from memagent.types import SamplingParams, Tokenizer
 
 PAPER_CHUNK = 5000
+SEAM_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,14 @@ class Budgets:
 
     def resolve(self, tokenizer: Tokenizer, templates: PromptTemplates) -> ResolvedBudgets:
         """Fix the chunk size and prove the worst case fits the window, or say which budget to cut."""
-        update_overhead = tokenizer.chat_token_count(templates.memory_update_messages("", " ", ""))
-        final_overhead = tokenizer.chat_token_count(templates.final_answer_messages("", " "))
+        # Template tokens plus a margin: text joined at the seams (problem/memory/chunk) can
+        # tokenize a few tokens longer than its parts counted apart.
+        update_overhead = SEAM_MARGIN + tokenizer.chat_token_count(
+            templates.memory_update_messages("", " ", "")
+        )
+        final_overhead = SEAM_MARGIN + tokenizer.chat_token_count(
+            templates.final_answer_messages("", " ")
+        )
         fixed = (
             update_overhead + self.query + self.memory + self.memory
         )  # prompt memory + new memory
