@@ -1,9 +1,11 @@
-"""Multi-Conv RL for the memory agent (episodes, advantages, losses, rollouts, trainer).
+"""Multi-Conv RL for the memory agent (see docs/rl.md).
 
-Map: episode.py (Episode/Conversation) · advantages.py (group-relative A, dynamic-sampling filter) ·
-losses.py (clipped PG + k3 KL, token/episode aggregation) · batch.py (rows, padding) ·
-config.py + presets.py (validated config, `paper-release` / `dapo`). torch is imported only by
-losses.py and batch.py and the modules that train.
+Map: episode.py (Episode/Conversation) · advantages.py (group-relative A per episode, dynamic-
+sampling filter) · losses.py (clipped PG, dual clip, k3 KL, token/episode aggregation) · batch.py
+(rows, padding) · config.py + presets.py (validated config; `paper-release`, `dapo`) · tasks.py
+(question sources) · rewards.py · rollout.py (G rollouts per question → episodes) · learner.py
+(optimizer steps under accelerate) · trainer.py + checkpoint.py (the built-in loop) ·
+engines/trl_async.py (TRL AsyncGRPOTrainer adapter). Importing this package loads no torch.
 """
 
 from memagent.rl.advantages import episode_advantages, filter_groups, group_advantages
