@@ -78,10 +78,12 @@ class Learner:
             [p for p in model.parameters() if p.requires_grad],
             lr=o.lr, betas=o.betas, weight_decay=o.weight_decay,
         )  # fmt: skip
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup(o.warmup_steps))
-        self.model, self.optimizer, self.scheduler = accelerator.prepare(
-            model, optimizer, scheduler
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        # Not prepared: accelerate would step a prepared scheduler once per process per step.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, linear_warmup(o.warmup_steps)
         )
+        accelerator.register_for_checkpointing(self.scheduler)
         self.ref_model = ref_model
         if ref_model is not None:
             ref_model.requires_grad_(False).eval()
