@@ -101,7 +101,7 @@ def main() -> None:
         rows += rows_for([int(x) for x in args.embedded.split(",")], "embedded", 1)
     name = "linear_scaling" if args.lengths else "linear_scaling_embedded"
     report(name, "Linear scaling: seconds per document token and peak RSS",
-           f"python bench/linear_scaling.py --lengths {args.lengths} --embedded '{args.embedded}' "
+           f"python bench/linear_scaling.py --lengths '{args.lengths}' --embedded '{args.embedded}' "
            f"--repeats {args.repeats}", rows, [
                "scripted: instant backend, paper budgets (8K window, 5000-token chunks); each "
                "length in its own subprocess, best of the repeats; ratio_vs_first = us_per_token / "
