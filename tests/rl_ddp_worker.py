@@ -43,14 +43,18 @@ def episodes() -> list[Episode]:
     return out
 
 
-def main(out_dir: Path, aggregation: str) -> None:
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
+def tiny_llama() -> LlamaForCausalLM:
+    return LlamaForCausalLM(
         LlamaConfig(
             vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
         )
     )  # fmt: skip
+
+
+def main(out_dir: Path, aggregation: str) -> None:
+    torch.manual_seed(0)
+    model = tiny_llama()
     cfg = build_config(
         {
             "loss": {"aggregation": aggregation},

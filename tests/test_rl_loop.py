@@ -155,3 +155,25 @@ def test_trainer_runs_checkpoints_and_resumes(tokenizer, tmp_path: Path) -> None
     # the final model is a plain HF directory the backend (and `memagent ask --model`) loads
     llm = TransformersLLM.load(out / "final", device="cpu")
     assert llm.model.config.num_hidden_layers == 2
+
+
+def test_paper_release_learner_uses_a_frozen_reference_for_kl() -> None:
+    import copy
+
+    import torch
+    from accelerate import Accelerator
+
+    from memagent.rl.learner import Learner
+    from rl_ddp_worker import episodes, tiny_llama
+
+    torch.manual_seed(0)
+    policy = tiny_llama()
+    ref = copy.deepcopy(policy)
+    cfg = build_config({"preset": "paper-release", "optim": {"lr": 1e-2, "warmup_steps": 0}})
+    learner = Learner(policy, cfg, Accelerator(cpu=True), pad_id=0, ref_model=ref)
+    first = learner.train(episodes())
+    second = learner.train(episodes())
+    assert first["kl_ref"] == pytest.approx(0.0, abs=1e-9)  # policy == reference before any step
+    assert second["kl_ref"] > 0  # it moved; the reference did not
+    assert all(not p.requires_grad for p in ref.parameters())
+    assert "dual_clip_fraction" in second and "clip_fraction" in second
