@@ -62,6 +62,7 @@ class RolloutConfig(_Section):
     output: int = Field(1024, ge=1, description="final-answer budget")
     query: int = Field(1024, ge=1)
     window: int = Field(8192, ge=64)
+    max_batch: int = Field(64, ge=1, description="requests per generate call (local backend)")
 
     @model_validator(mode="after")
     def _check(self) -> RolloutConfig:

@@ -124,9 +124,10 @@ class Trainer:
         self.resume_from = checkpoint.latest(self.out)
         base = resolve_model(cfg.model)
         torch.manual_seed(cfg.seed)
-        self.llm = TransformersLLM.load(
-            self.resume_from or base, device=str(self.acc.device), dtype="float32"
-        )
+        self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
+            self.resume_from or base, device=str(self.acc.device), dtype="float32",
+            max_batch=cfg.rollout.max_batch,
+        )  # fmt: skip
         if cfg.gradient_checkpointing:
             self.llm.model.gradient_checkpointing_enable()
         ref = None
