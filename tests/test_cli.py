@@ -48,17 +48,20 @@ def test_empty_directory_and_binary_file(tmp_path, capsys):
     assert code == 3 and "no text files" in err
 
 
+def run_cli(args, timeout=300):
+    """The installed CLI in a subprocess, as a user runs it."""
+    cmd = [sys.executable, "-m", "memagent.cli", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.slow
 def test_unreachable_server_is_exit_4(tmp_path):
     doc = tmp_path / "d.txt"
     doc.write_text("The sky is blue. " * 20)
-    proc = subprocess.run(
+    proc = run_cli(
         [
-            sys.executable,
-            "-m",
-            "memagent.cli",
             "ask",
-            str(doc),
+            doc,
             "-q",
             "Colour?",
             "--base-url",
@@ -68,8 +71,6 @@ def test_unreachable_server_is_exit_4(tmp_path):
             "--max-retries",
             "0",
         ],
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     assert proc.returncode == 4, proc.stderr
@@ -80,22 +81,7 @@ def test_unreachable_server_is_exit_4(tmp_path):
 def test_budgets_that_cannot_fit_are_exit_3(tmp_path):
     doc = tmp_path / "d.txt"
     doc.write_text("The sky is blue. " * 20)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "memagent.cli",
-            "ask",
-            str(doc),
-            "-q",
-            "Colour?",
-            "--window",
-            "2000",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_cli(["ask", doc, "-q", "Colour?", "--window", "2000"])
     assert proc.returncode == 3 and "no room for a chunk" in proc.stderr
 
 
@@ -106,13 +92,10 @@ def test_ask_end_to_end_on_the_embedded_model(tmp_path):
         "The grass is green. " * 30 + "The secret code is 4821937. " + "The sky is blue. " * 30
     )
     trace = tmp_path / "t.jsonl"
-    proc = subprocess.run(
+    proc = run_cli(
         [
-            sys.executable,
-            "-m",
-            "memagent.cli",
             "ask",
-            str(doc),
+            doc,
             "-q",
             "What is the secret code?",
             "--chunk",
@@ -122,12 +105,10 @@ def test_ask_end_to_end_on_the_embedded_model(tmp_path):
             "--output",
             "24",
             "--trace",
-            str(trace),
+            trace,
             "--json",
             "--show-memory",
         ],
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
