@@ -166,6 +166,9 @@ def evaluate(
             float(any(a in r.memory for a in q.answers)) for r, q in results
         ),
         "boxed": statistics.fmean(float(r.boxed) for r, _ in results),
+        "final_cut": statistics.fmean(
+            float(r.steps[-1].finish_reason == "length") for r, _ in results
+        ),
         "n": float(len(results)),
         "seconds": time.perf_counter() - t0,
     }

@@ -53,6 +53,9 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
         "memory_tokens_mean": statistics.fmean(memory) if memory else 0.0,
         "final_tokens_mean": statistics.fmean(final) if final else 0.0,
         "truncated_fraction": statistics.fmean(c.truncated for c in convs) if convs else 0.0,
+        "final_truncated_fraction": (
+            statistics.fmean(e.conversations[-1].truncated for e in episodes) if episodes else 0.0
+        ),
     }
 
 
@@ -88,7 +91,7 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | No
                     [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)  # fmt: skip
     for key, style in (("eval_before", "r--"), ("eval_after", "g--")):
         if summary and summary.get(key):
-            ax.axhline(summary[key]["reward"], color=style[0], ls="--", label=f"held-out {key[5:]}")
+            ax.axhline(summary[key]["reward"], color=style[0], ls="--", label=f"held-out {key[5:]} (greedy)")
     ax.set_xlabel("step")
     ax.set_ylabel("reward")
     ax.set_ylim(-0.05, 1.05)
