@@ -91,7 +91,12 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | No
                     [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)  # fmt: skip
     for key, style in (("eval_before", "r--"), ("eval_after", "g--")):
         if summary and summary.get(key):
-            ax.axhline(summary[key]["reward"], color=style[0], ls="--", label=f"held-out {key[5:]} (greedy)")
+            ax.axhline(
+                summary[key]["reward"],
+                color=style[0],
+                ls="--",
+                label=f"held-out {key[5:]} (greedy)",
+            )
     ax.set_xlabel("step")
     ax.set_ylabel("reward")
     ax.set_ylim(-0.05, 1.05)
