@@ -111,7 +111,9 @@ class PrefixStore:
         with torch.inference_mode():
             ids_t = torch.as_tensor(ids, device=self.model.device)[None]
             out = self.model(input_ids=ids_t, use_cache=True)
-        layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        # transformers 5 names the output `cache`; reading `past_key_values` there logs a deprecation.
+        cache = out.cache if "cache" in out else out.past_key_values
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
         entry = Entry(ids.copy(), layers)
         self.computed_tokens += len(ids)
         self.entries[ids.tobytes()] = entry
