@@ -170,6 +170,47 @@ def test_cli_eval_with_scripted_backend(tokenizer, tmp_path: Path, monkeypatch) 
     assert exc.value.code == 3
 
 
+def test_report_merges_split_runs_and_refuses_other_budgets(tokenizer, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    import memagent.llm
+    from memagent.cli import main
+
+    monkeypatch.setattr(memagent.llm, "load_llm", lambda *a, **k: ContextScripted(tokenizer))
+    base = ["eval", "--tasks", "niah_single_1", "-n", "2", "--window", "2048", "--query", "256",
+            "--chunk", "500", "--memory", "128", "--output", "64", "--methods", "memagent,full"]
+
+    def run(*argv: str) -> int:
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *argv])
+        return int(exc.value.code or 0)
+
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert run("--lengths", "1k", "--out", str(a)) == 0
+    assert run("--lengths", "1k", "--out", str(a), "-n", "3") == 0  # a second stage, same dir
+    assert run("--lengths", "2k", "--out", str(b)) == 0
+    first, second = json.loads((a / "run.json").read_text())["commands"]
+    assert " -n 2 " in first and first.endswith(f"--lengths 1k --out {a}")
+    assert second.endswith("-n 3")
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(a), "--merge", str(b)])
+    assert exc.value.code == 0
+    records = load_records(a / "samples.jsonl")
+    assert len(records) == 2 * 3 + 2 * 2  # 1k: n=3, 2k: n=2, two methods
+    report = (a / "report.md").read_text()
+    assert "| niah_single_1 | memagent | 100.0 (3) | 100.0 (2) |" in report
+    assert report.count("  - `memagent eval") == 3  # every stage's command is listed
+    with pytest.raises(SystemExit) as exc:  # merging again adds nothing
+        main(["report", str(a), "--merge", str(b)])
+    assert len(load_records(a / "samples.jsonl")) == len(records)
+    assert run("--lengths", "1k", "--out", str(c), "--memory", "96") == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(a), "--merge", str(c)])
+    assert exc.value.code == 3
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(tmp_path / "missing")])
+    assert exc.value.code == 3
+
+
 @pytest.mark.slow
 def test_tiny_real_model_eval(embedded_llm, tmp_path: Path) -> None:
     # Tiny on purpose (the default test run must stay short on 2 CPU cores).

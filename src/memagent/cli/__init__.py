@@ -1,4 +1,4 @@
-"""`memagent` command line: ask, data, eval, train.
+"""`memagent` command line: ask, data, eval, report, train.
 
 Exit codes (documented in README):
   0 answered / done   2 usage error (bad flags)   3 bad input or budgets   4 backend failed
@@ -34,6 +34,7 @@ _COMMANDS = {
     "ask": ("memagent.cli.ask", "ask_command"),
     "data": ("memagent.cli.data", "data_command"),
     "eval": ("memagent.cli.eval", "eval_command"),
+    "report": ("memagent.cli.eval", "report_command"),
     "train": ("memagent.cli.train", "train_command"),
 }
 
@@ -79,6 +80,13 @@ def fail(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
+# The arguments of the running command, for records such as an eval's run.json.
+invocation: list[str] = []
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
+    import sys
+
+    invocation[:] = ["memagent", *(sys.argv[1:] if argv is None else argv)]
     app(args=argv)

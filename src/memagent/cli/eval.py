@@ -131,6 +131,7 @@ def eval_command(
     harness = Harness(plan, llm, config, tok, out)
     b = harness.methods[plan.methods[0]].budgets
     run = _run_info(plan, config, b, name, sha)
+    run["commands"] = _command_history(out / RUN_FILE, run["command"])
     (out / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
     _run_with_progress(harness, err)
     report = write_report(out, run)
@@ -142,12 +143,55 @@ def _run_info(plan: Any, config: Any, budgets: Any, name: str, sha: str | None) 
     from dataclasses import asdict
 
     return {
-        "model": name, "model_sha256": sha, "command": shlex.join(["memagent", *sys.argv[1:]]),
+        "model": name, "model_sha256": sha, "command": shlex.join(_invocation()),
         "tasks": list(plan.tasks), "lengths": list(plan.lengths), "methods": list(plan.methods),
         "n": plan.n, "seed": plan.seed, "batch": plan.batch,
         "budgets": {k: v for k, v in asdict(budgets).items() if not k.endswith("overhead")},
         "sampling": asdict(config.sampling),
     }
+
+
+def _invocation() -> list[str]:
+    from memagent.cli import invocation
+
+    return invocation or ["memagent", *sys.argv[1:]]
+
+
+def _command_history(run_file: Path, command: str) -> list[str]:
+    """Every command that wrote into this directory, oldest first (a staged run has several)."""
+    previous: list[str] = []
+    if run_file.is_file():
+        try:
+            old = json.loads(run_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            old = {}
+        previous = list(old.get("commands") or ([old["command"]] if old.get("command") else []))
+    return previous if previous and previous[-1] == command else [*previous, command]
+
+
+def report_command(
+    out: Annotated[Path, typer.Argument(help="Eval directory (samples.jsonl + run.json).")],
+    merge: Annotated[list[Path] | None, Opt(
+        "--merge", help="Another eval directory whose samples are added to OUT (repeatable).",
+    )] = None,
+) -> int:
+    """Rebuild an eval directory's summary, plot and report; optionally merge other runs into it.
+
+    Merging is for one evaluation split over several processes or machines: the runs must share
+    model and budgets (checked), and a sample already in OUT is kept over the merged one.
+    """
+    from rich.console import Console
+
+    from memagent.eval.report import merge_runs, write_report
+
+    err = Console(stderr=True, highlight=False)
+    if not (out / "samples.jsonl").is_file():
+        raise InputError(f"{out}: no samples.jsonl here; run `memagent eval --out {out}` first")
+    for other in merge or []:
+        added = merge_runs(out, other)
+        err.print(f"merged {added} samples from {other}")
+    err.print(f"wrote {write_report(out)}")
+    return 0
 
 
 def _run_with_progress(harness: Any, err: Any) -> None:

@@ -91,6 +91,14 @@ def _table(rows: Sequence[dict[str, Any]], value: str, fmt: str = "{}") -> list[
     return lines
 
 
+def _commands(run: dict[str, Any]) -> list[str]:
+    commands = list(run.get("commands") or [run.get("command", "?")])
+    if len(commands) == 1:
+        return [f"- command: `{commands[0]}`"]
+    return ["- commands, in the order they ran (later stages skip finished samples):",
+            *[f"  - `{c}`" for c in commands]]
+
+
 def _method_costs(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Mean tokens processed per sample (prompt + completion) by method and length, all tasks."""
     lengths = sorted({int(r["length"]) for r in rows})
@@ -112,6 +120,42 @@ def _method_costs(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+# Settings that must agree for two runs' samples to share one table.
+_MERGE_KEYS = ("model", "model_sha256", "budgets", "sampling", "seed")
+
+
+def merge_runs(out: Path, other: Path) -> int:
+    """Append `other`'s samples that `out` lacks to `out`; returns how many were added."""
+    from memagent.errors import InputError
+
+    runs = []
+    for d in (out, other):
+        if not (d / "samples.jsonl").is_file() or not (d / RUN_FILE).is_file():
+            raise InputError(f"{d}: not an eval directory (needs samples.jsonl and {RUN_FILE})")
+        runs.append(json.loads((d / RUN_FILE).read_text(encoding="utf-8")))
+    mine, theirs = runs
+    for key in _MERGE_KEYS:
+        if mine.get(key) != theirs.get(key):
+            raise InputError(f"cannot merge {other} into {out}: {key} differs "
+                             f"({theirs.get(key)!r} vs {mine.get(key)!r})")
+    have = load_records(out / "samples.jsonl")
+    # A sample is taken when OUT lacks it or holds only a failed attempt at it.
+    new = [r for k, r in load_records(other / "samples.jsonl").items()
+           if k not in have or (have[k].get("error") and not r.get("error"))]
+    with (out / "samples.jsonl").open("a", encoding="utf-8") as f:
+        for rec in new:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    commands = list(mine.get("commands") or [mine.get("command", "?")])
+    for cmd in theirs.get("commands") or [theirs.get("command", "?")]:
+        if cmd not in commands:
+            commands.append(cmd)
+    mine["commands"] = commands
+    for key in ("tasks", "lengths", "methods"):
+        mine[key] = _ordered([*mine.get(key, []), *theirs.get(key, [])])
+    (out / RUN_FILE).write_text(json.dumps(mine, indent=2), encoding="utf-8")
+    return len(new)
+
+
 def write_report(out: Path, run: dict[str, Any] | None = None) -> Path:
     """(Re)build summary.csv, accuracy.png and report.md from what samples.jsonl holds now."""
     records = load_records(out / "samples.jsonl")
@@ -129,7 +173,7 @@ def write_report(out: Path, run: dict[str, Any] | None = None) -> Path:
     lines += [f"- model: `{model}` (sha256 `{run.get('model_sha256') or 'unknown'}`)",
               f"- budgets: `{json.dumps(run.get('budgets', {}))}`",
               f"- sampling: `{json.dumps(run.get('sampling', {}))}`, seed {run.get('seed', '?')}",
-              f"- command: `{run.get('command', '?')}`",
+              *_commands(run),
               f"- samples scored: {len(records)} ({sum(int(r['errors']) for r in rows)} backend "
               "errors, counted as 0)", ""]
     lines += ["## Accuracy (%) — n per cell in brackets", "",
