@@ -159,13 +159,14 @@ def _invocation() -> list[str]:
 
 def _command_history(run_file: Path, command: str) -> list[str]:
     """Every command that wrote into this directory, oldest first (a staged run has several)."""
+    import contextlib
+
+    from memagent.eval.report import run_commands
+
     previous: list[str] = []
     if run_file.is_file():
-        try:
-            old = json.loads(run_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            old = {}
-        previous = list(old.get("commands") or ([old["command"]] if old.get("command") else []))
+        with contextlib.suppress(json.JSONDecodeError):  # a torn run.json only loses the history
+            previous = run_commands(json.loads(run_file.read_text(encoding="utf-8")))
     return previous if previous and previous[-1] == command else [*previous, command]
 
 

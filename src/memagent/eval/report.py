@@ -91,8 +91,13 @@ def _table(rows: Sequence[dict[str, Any]], value: str, fmt: str = "{}") -> list[
     return lines
 
 
+def run_commands(run: dict[str, Any]) -> list[str]:
+    """The commands recorded in a run.json, oldest first (older files hold only `command`)."""
+    return list(run.get("commands") or ([run["command"]] if run.get("command") else []))
+
+
 def _commands(run: dict[str, Any]) -> list[str]:
-    commands = list(run.get("commands") or [run.get("command", "?")])
+    commands = run_commands(run) or ["?"]
     if len(commands) == 1:
         return [f"- command: `{commands[0]}`"]
     return ["- commands, in the order they ran (later stages skip finished samples):",
@@ -145,8 +150,8 @@ def merge_runs(out: Path, other: Path) -> int:
     with (out / "samples.jsonl").open("a", encoding="utf-8") as f:
         for rec in new:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    commands = list(mine.get("commands") or [mine.get("command", "?")])
-    for cmd in theirs.get("commands") or [theirs.get("command", "?")]:
+    commands = run_commands(mine)
+    for cmd in run_commands(theirs):
         if cmd not in commands:
             commands.append(cmd)
     mine["commands"] = commands
