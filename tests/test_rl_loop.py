@@ -177,3 +177,27 @@ def test_paper_release_learner_uses_a_frozen_reference_for_kl() -> None:
     assert second["kl_ref"] > 0  # it moved; the reference did not
     assert all(not p.requires_grad for p in ref.parameters())
     assert "dual_clip_fraction" in second and "clip_fraction" in second
+
+
+def test_rl_runs_on_the_episode_mix_from_an_sft_adapter_with_the_profile(tokenizer, tmp_path: Path, monkeypatch) -> None:
+    """RL on top of SFT: the adapter is merged into the start model, rollouts use the embedded
+    profile's prompts, questions come from the train split and the held-out set from the other."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from memagent.rl.trainer import Trainer
+
+    monkeypatch.setenv("MEMAGENT_CACHE", str(tmp_path / "cache"))
+    model_dir = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    adapter = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir)),
+                   LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(str(adapter))
+    cfg = _tiny_config(model_dir, tmp_path / "run", steps=1)
+    cfg.update(profile="smollm2-memagent", adapter=str(adapter), reward="boxed",
+               data={"task": "episodes", "min_chunks": 1, "max_chunks": 2, "eval_questions": 2})
+    cfg["rollout"].update(chunk=64, memory=8, output=8, query=128, window=1024)
+    trainer = Trainer(build_config(cfg))
+    assert "No relevant information yet." in trainer.agent.config.templates.empty_memory
+    assert all(q.id.startswith("heldout-") for q in trainer.held_out)
+    summary = trainer.run(progress=False)
+    assert summary["steps"] == 1

@@ -47,6 +47,7 @@ class Step:
     seconds: float
     chunk_sha: str = ""  # identifies the chunk, so a resumed run can prove it reads the same text
     output: str = ""  # the raw reply of a final step
+    kept: bool = False  # the reply was the template's keep reply: memory unchanged
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -160,9 +161,8 @@ class Job:
                 )
                 # Upper estimate of the prompt from its parts, to skip re-tokenizing the chunk.
                 memory = self.steps[-1].memory_tokens if self.steps else PLACEHOLDER_TOKENS
-                parts = (
-                    self.budgets.update_overhead + self._question_tokens + memory + chunk.n_tokens
-                )
+                question = self._question_tokens * self.templates.problem_repeats
+                parts = self.budgets.update_overhead + question + memory + chunk.n_tokens
                 self._pending = self._request(messages, self.budgets.memory, parts)
                 return self._pending
         messages = self.templates.final_answer_messages(self.question, self.memory)
@@ -243,6 +243,9 @@ class Job:
         ):  # a server that ignored max_tokens: cut at a token boundary
             text = self.tokenizer.decode(ids[: self.budgets.memory]).strip()
             cut = True
+        kept = self.templates.is_keep(text)
+        if kept:  # "nothing new": the memory stays as it was
+            text, ids, cut = self.memory, self.tokenizer.encode(self.memory), False
         self.memory = text
         return Step(
             chunk.index,
@@ -256,6 +259,7 @@ class Job:
             completion.finish_reason,
             completion.seconds,
             chunk_sha(chunk.text),
+            kept=kept,
         )
 
     def _memory_tokens(self) -> int:

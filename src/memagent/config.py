@@ -44,9 +44,8 @@ class Budgets:
         final_overhead = SEAM_MARGIN + tokenizer.chat_token_count(
             templates.final_answer_messages("", " ")
         )
-        fixed = (
-            update_overhead + self.query + self.memory + self.memory
-        )  # prompt memory + new memory
+        # problem (as often as the template shows it) + prompt memory + new memory
+        fixed = update_overhead + self.query * templates.problem_repeats + 2 * self.memory
         room = self.window - fixed
         if self.chunk is None:
             chunk = min(PAPER_CHUNK, room)

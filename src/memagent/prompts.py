@@ -91,6 +91,11 @@ class PromptTemplates:
     memory_update: str = MEMORY_UPDATE
     final_answer: str = FINAL_ANSWER
     system: str | None = None  # an optional system message before the user turn
+    # What the prompt shows while the memory is empty.
+    empty_memory: str = NO_MEMORY
+    # A short reply meaning "nothing new in this section": the loop keeps the previous memory, so a
+    # trained policy spends a few tokens, not a full rewrite, on chunks without news. None: off.
+    keep_reply: str | None = None
 
     def __post_init__(self) -> None:
         for name, fields in _REQUIRED.items():
@@ -115,7 +120,9 @@ class PromptTemplates:
             raise InputError(f"prompt file {p} not found") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"prompt file {p} is not valid TOML: {exc}") from exc
-        unknown = set(data) - {"memory_update", "final_answer", "system"}
+        unknown = set(data) - {
+            "memory_update", "final_answer", "system", "empty_memory", "keep_reply"
+        }
         if unknown:
             raise InputError(f"prompt file {p}: unknown keys {sorted(unknown)}")
         defaults = cls()
@@ -123,7 +130,17 @@ class PromptTemplates:
             memory_update=data.get("memory_update", defaults.memory_update),
             final_answer=data.get("final_answer", defaults.final_answer),
             system=data.get("system"),
+            empty_memory=data.get("empty_memory", NO_MEMORY),
+            keep_reply=data.get("keep_reply"),
         )
+
+    @property
+    def problem_repeats(self) -> int:
+        """How often the memory-update prompt shows the problem (the query budget counts each)."""
+        return max(1, self.memory_update.count("{problem}"))
+
+    def is_keep(self, reply: str) -> bool:
+        return self.keep_reply is not None and reply.strip() == self.keep_reply
 
     def _wrap(self, content: str) -> tuple[Message, ...]:
         if self.system:
@@ -134,11 +151,13 @@ class PromptTemplates:
         return ({"role": "user", "content": content},)
 
     def memory_update_messages(self, problem: str, memory: str, chunk: str) -> tuple[Message, ...]:
-        text = _fill(self.memory_update, problem=problem, memory=memory or NO_MEMORY, chunk=chunk)
+        text = _fill(
+            self.memory_update, problem=problem, memory=memory or self.empty_memory, chunk=chunk
+        )
         return self._wrap(text)
 
     def final_answer_messages(self, problem: str, memory: str) -> tuple[Message, ...]:
-        text = _fill(self.final_answer, problem=problem, memory=memory or NO_MEMORY)
+        text = _fill(self.final_answer, problem=problem, memory=memory or self.empty_memory)
         return self._wrap(text)
 
 

@@ -11,6 +11,18 @@ from typing import Annotated, Any
 
 import typer
 
+from memagent.cli.options import (
+    AdapterOpt,
+    BaseOpt,
+    ChunkOpt,
+    DtypeOpt,
+    MemoryOpt,
+    OutputOpt,
+    ProfileOpt,
+    QueryOpt,
+    WindowOpt,
+    pick_profile,
+)
 from memagent.errors import InputError
 
 ModelOpt = Annotated[
@@ -60,16 +72,15 @@ def ask_command(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 ... (transformers backend)")
     ] = None,
-    window: Annotated[int, typer.Option(help="Context window in tokens.")] = 8192,
-    query: Annotated[int, typer.Option(help="Question budget in tokens.")] = 1024,
-    chunk: Annotated[
-        int | None,
-        typer.Option(help="Chunk size in tokens (default: 5000, or what fits the window)."),
-    ] = None,
-    memory: Annotated[
-        int, typer.Option(help="Memory budget in tokens (the memory-writing generation limit).")
-    ] = 1024,
-    output: Annotated[int, typer.Option(help="Final answer budget in tokens.")] = 1024,
+    adapter: AdapterOpt = None,
+    base: BaseOpt = False,
+    dtype: DtypeOpt = None,
+    profile: ProfileOpt = "auto",
+    window: WindowOpt = None,
+    query: QueryOpt = None,
+    chunk: ChunkOpt = None,
+    memory: MemoryOpt = None,
+    output: OutputOpt = None,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
     top_p: Annotated[float, typer.Option()] = 1.0,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -98,7 +109,7 @@ def ask_command(
     from rich.console import Console
 
     from memagent.agent import MemAgent
-    from memagent.config import AgentConfig, Budgets
+    from memagent.config import AgentConfig
     from memagent.llm import BackendOptions, load_llm
     from memagent.prompts import PromptTemplates
     from memagent.sources import DocumentSource
@@ -117,10 +128,12 @@ def ask_command(
     if len(questions) > 1 and "-" in paths:
         raise InputError("stdin can be read only once: save it to a file to ask several questions")
     source = DocumentSource.from_args(paths)
+    prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
+    budgets = prof.budgets(window, query, chunk, memory, output)
     config = AgentConfig(
-        budgets=Budgets(window=window, query=query, chunk=chunk, memory=memory, output=output),
+        budgets=budgets,
         sampling=SamplingParams(temperature=temperature, top_p=top_p, seed=seed),
-        templates=PromptTemplates.from_file(prompts) if prompts else PromptTemplates(),
+        templates=PromptTemplates.from_file(prompts) if prompts else prof.templates,
     )
     t0 = time.perf_counter()
     with err.status("loading model ..."):
@@ -130,6 +143,9 @@ def ask_command(
                 base_url=base_url,
                 api_key=api_key,
                 tokenizer=tokenizer,
+                adapter=adapter,
+                base=base,
+                dtype=dtype,
                 backend=backend,
                 device=device,
                 max_concurrency=concurrency,
@@ -139,7 +155,8 @@ def ask_command(
         )
     agent = MemAgent(llm, config)
     err.print(
-        f"model {llm.name} ready in {time.perf_counter() - t0:.1f}s; chunks of {agent.budgets.chunk} tokens"
+        f"model {llm.name} ready in {time.perf_counter() - t0:.1f}s; {prof.describe(budgets)}"
+        f"{'' if prompts is None else f'; prompts {prompts}'}; chunks of {agent.budgets.chunk} tokens"
     )
     total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
     from memagent.cli.progress import run_with_progress

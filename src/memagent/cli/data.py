@@ -58,7 +58,7 @@ def data_command(
         source=str(source) if source else None,
         depth=depth,
     )
-    tokenizer = load_tokenizer(str(resolve_model(model)))
+    tokenizer = load_tokenizer(str(resolve_model(model, base=True)))
     console = Console(stderr=True)
     progress = Progress(
         "[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -12,6 +12,18 @@ from typing import Annotated, Any
 
 import typer
 
+from memagent.cli.options import (
+    AdapterOpt,
+    BaseOpt,
+    ChunkOpt,
+    DtypeOpt,
+    MemoryOpt,
+    OutputOpt,
+    ProfileOpt,
+    QueryOpt,
+    WindowOpt,
+    pick_profile,
+)
 from memagent.errors import InputError
 from memagent.eval.methods import METHODS
 
@@ -28,12 +40,31 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_identity(model: str | None, base_url: str | None) -> tuple[str, str | None]:
-    """(name, sha256 of the weights file) for the report; the sha is None for servers and dirs."""
-    from memagent.llm.registry import EMBEDDED_NAME, embedded_gguf_path
+def model_identity(
+    model: str | None, base_url: str | None, adapter: str | None = None, base: bool = False
+) -> tuple[str, str | None]:
+    """(name, sha256 of the weights file) for the report; the sha is None for servers and dirs.
+
+    With an adapter (given, or the embedded model's shipped one) the name says so and the sha
+    covers the adapter weights too.
+    """
+    from memagent.llm.registry import (
+        ADAPTER_WEIGHTS,
+        EMBEDDED_NAME,
+        embedded_adapter_dir,
+        embedded_gguf_path,
+    )
 
     if base_url:
         return f"{model or 'server model'} @ {base_url}", None
+    shipped = embedded_adapter_dir() if model is None and adapter is None and not base else None
+    lora = Path(adapter).expanduser() if adapter else shipped
+    if lora is not None:
+        name, sha = model_identity(model, None, None, True)
+        weights = lora / ADAPTER_WEIGHTS
+        label = "memagent adapter" if shipped is not None else f"adapter {lora.name}"
+        both = hashlib.sha256(f"{sha}:{_sha256(weights) if weights.is_file() else ''}".encode())
+        return f"{name} + {label}", both.hexdigest()
     if model is None:
         return EMBEDDED_NAME, _sha256(embedded_gguf_path())
     path = Path(model).expanduser()
@@ -76,15 +107,22 @@ def eval_command(
     model: ModelOpt = None,
     base_url: Annotated[str | None, Opt("--base-url", help="OpenAI-compatible server URL.")] = None,
     tokenizer: Annotated[str | None, Opt(help="Tokenizer dir for a server's model.")] = None,
-    window: Annotated[int, Opt(help="Context window in tokens (all methods).")] = 8192,
-    query: Annotated[int, Opt(help="Question budget in tokens.")] = 1024,
-    chunk: Annotated[int | None, Opt(help="Chunk tokens (memagent reads, rag ranks).")] = None,
-    memory: Annotated[int, Opt(help="Memory budget in tokens.")] = 1024,
-    output: Annotated[int, Opt(help="Final answer budget in tokens (all methods).")] = 1024,
+    adapter: AdapterOpt = None,
+    base: BaseOpt = False,
+    dtype: DtypeOpt = None,
+    profile: ProfileOpt = "auto",
+    window: WindowOpt = None,
+    query: QueryOpt = None,
+    chunk: ChunkOpt = None,
+    memory: MemoryOpt = None,
+    output: OutputOpt = None,
     batch: Annotated[int, Opt(min=1, help="Samples per backend batch.")] = 8,
     hotpotqa: HotpotOpt = None,
     haystack_dir: Annotated[Path | None, Opt(help="Directory of .txt files for essays.")] = None,
     samples: SamplesOpt = None,
+    split: Annotated[str | None, Opt(
+        help="heldout: draw keys and values only from the partition training never sees.",
+    )] = None,
     concurrency: Annotated[int, Opt(help="Requests in flight at once (HTTP backend).")] = 8,
 ) -> int:
     """Evaluate methods on tasks at several lengths.
@@ -94,7 +132,7 @@ def eval_command(
     """
     from rich.console import Console
 
-    from memagent.config import AgentConfig, Budgets
+    from memagent.config import AgentConfig
     from memagent.data import TASKS, parse_length
     from memagent.data.hotpotqa import QA_TASKS
     from memagent.eval.harness import EvalPlan, Harness
@@ -107,7 +145,7 @@ def eval_command(
         tasks=_split(tasks), lengths=tuple(parse_length(x) for x in _split(lengths)),
         methods=_split(methods), n=n, seed=seed, batch=batch,
         qa_source=str(hotpotqa) if hotpotqa else None,
-        haystack_dir=str(haystack_dir) if haystack_dir else None, sample_files=files,
+        haystack_dir=str(haystack_dir) if haystack_dir else None, sample_files=files, split=split,
     )
     for t in plan.tasks:
         if t not in TASKS:
@@ -117,20 +155,23 @@ def eval_command(
     for m in plan.methods:
         if m not in METHODS:
             raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-    config = AgentConfig(budgets=Budgets(window=window, query=query, chunk=chunk, memory=memory,
-                                         output=output))
+    prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
+    budgets = prof.budgets(window, query, chunk, memory, output)
+    config = AgentConfig(budgets=budgets, templates=prof.templates)
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         llm = load_llm(BackendOptions(model=model, base_url=base_url, tokenizer=tokenizer,
-                                      max_concurrency=concurrency))
+                                      adapter=adapter, base=base, dtype=dtype, max_concurrency=concurrency))
     tok = getattr(llm, "tokenizer", None)
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
-    name, sha = model_identity(model, base_url)
-    err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s")
+    name, sha = model_identity(model, base_url, adapter, base)
+    err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s; {prof.describe(budgets)}")
     harness = Harness(plan, llm, config, tok, out)
     b = harness.methods[plan.methods[0]].budgets
     run = _run_info(plan, config, b, name, sha)
+    run["profile"] = prof.name
+    run["dtype"] = dtype or "auto"
     run["commands"] = _command_history(out / RUN_FILE, run["command"])
     (out / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
     _run_with_progress(harness, err)
@@ -145,7 +186,7 @@ def _run_info(plan: Any, config: Any, budgets: Any, name: str, sha: str | None) 
     return {
         "model": name, "model_sha256": sha, "command": shlex.join(_invocation()),
         "tasks": list(plan.tasks), "lengths": list(plan.lengths), "methods": list(plan.methods),
-        "n": plan.n, "seed": plan.seed, "batch": plan.batch,
+        "n": plan.n, "seed": plan.seed, "batch": plan.batch, "split": plan.split,
         "budgets": {k: v for k, v in asdict(budgets).items() if not k.endswith("overhead")},
         "sampling": asdict(config.sampling),
     }

@@ -35,6 +35,12 @@ def train_command(
     if check:
         typer.echo(cfg.model_dump_json(indent=1))
         return 0
+    if cfg.stage == "sft":
+        from memagent.rl.sft import train_sft
+
+        summary = train_sft(cfg, progress=progress)
+        typer.echo(f"sft steps {summary['steps']}  adapter: {summary['final']}")
+        return 0
     from memagent.rl.trainer import train
 
     summary = train(cfg, progress=progress)

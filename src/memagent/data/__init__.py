@@ -11,6 +11,7 @@ import random
 import re
 from collections.abc import Callable, Iterator
 
+from memagent.data.episodes import episode_sample
 from memagent.data.hotpotqa import QA_TASKS, generate_qa, no_context_filter
 from memagent.data.io import GenOptions, Sample, read_jsonl, write_jsonl
 from memagent.data.ruler import NIAH, generate_niah
@@ -37,6 +38,9 @@ TASKS: dict[str, Generator] = {
     "cwe": generate_cwe,
     "fwe": generate_fwe,
     **dict.fromkeys(QA_TASKS, generate_qa),
+    # the memory-agent training distribution (data/episodes.py) as evaluation tasks: templates and
+    # haystacks of the train split (in-distribution) or of the held-out split, fresh seeds
+    **dict.fromkeys(("episodes_train", "episodes_heldout"), episode_sample),
 }
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([km]?)\s*$", re.IGNORECASE)
 

@@ -22,10 +22,15 @@ class GenOptions:
     haystack_dir: str | None = None  # essay .txt files; None: the packaged default
     source: str | None = None  # SQuAD / HotpotQA JSON for the QA tasks
     depth: float | None = None  # needle depth in percent; None: drawn from RULER's 40 depths
+    # "heldout": keys and values only from the hash partition no training episode draws from
+    # (data/episodes.py split_of), so evaluation never meets a trained key or value. None: all.
+    split: str | None = None
 
     def __post_init__(self) -> None:
         if self.target < 64:
             raise InputError(f"target length must be at least 64 tokens, got {self.target}")
+        if self.split not in (None, "heldout"):
+            raise InputError(f"split must be 'heldout' or unset, got {self.split!r}")
         if self.depth is not None and not 0 <= self.depth <= 100:
             raise InputError(f"depth is a percentage in [0, 100], got {self.depth}")
 

@@ -64,11 +64,15 @@ def _maker(kind: str, rng: random.Random, role: str) -> Callable[[], str]:
     return lambda: rng.choice(nouns)
 
 
-def _distinct(make: Callable[[], str], n: int, taken: set[str]) -> list[str]:
+def _distinct(
+    make: Callable[[], str], n: int, taken: set[str], split: str | None = None
+) -> list[str]:
+    from memagent.data.episodes import split_of
+
     out: list[str] = []
     while len(out) < n:
         item = make()
-        if item not in taken:
+        if item not in taken and (split is None or split_of(item) == split):
             taken.add(item)
             out.append(item)
     return out
@@ -134,8 +138,11 @@ def generate_niah(
     spec = NIAH[task]
     n_keys = max(spec.keys, spec.queries)
     taken: set[str] = set()
-    keys = _distinct(_maker(spec.key_type, rng, "key"), n_keys, taken)
-    values = [_distinct(_maker(spec.value_type, rng, "value"), spec.values, taken) for _ in keys]
+    keys = _distinct(_maker(spec.key_type, rng, "key"), n_keys, taken, opts.split)
+    values = [
+        _distinct(_maker(spec.value_type, rng, "value"), spec.values, taken, opts.split)
+        for _ in keys
+    ]
     pairs = [(k, v) for k, vs in zip(keys, values, strict=True) for v in vs]
     rng.shuffle(pairs)  # needle order in the text is random; depths below are sorted
     query_keys = keys[: spec.queries]

@@ -47,13 +47,19 @@ def _chain(names: list[str], value: str) -> list[str]:
     ]
 
 
+def _in_split(opts: GenOptions, items: list[str]) -> bool:
+    from memagent.data.episodes import split_of
+
+    return opts.split is None or all(split_of(item) == opts.split for item in items)
+
+
 def generate_vt(
     task: str, index: int, rng: random.Random, opts: GenOptions, tokenizer: Tokenizer
 ) -> Sample:
     """One chain of 5 variables over 4 hops, inserted in order into the noise haystack."""
     ex_names, ex_value = _var_names(rng, 5), str(rng.randint(10000, 99999))
     names, value = _var_names(rng, 5), str(rng.randint(10000, 99999))
-    while value == ex_value or set(names) & set(ex_names):
+    while value == ex_value or set(names) & set(ex_names) or not _in_split(opts, [value, *names]):
         names, value = _var_names(rng, 5), str(rng.randint(10000, 99999))
     lines = _chain(names, value)
     depths = sorted(rng.sample(DEPTHS, len(lines))) if opts.depth is None else [opts.depth] * 5

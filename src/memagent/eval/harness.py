@@ -42,6 +42,7 @@ class EvalPlan:
     batch: int = 8  # samples per backend batch (and per append to the JSONL)
     qa_source: str | None = None  # HotpotQA / SQuAD JSON for qa_1, qa_2, hotpotqa
     haystack_dir: str | None = None
+    split: str | None = None  # "heldout": keys/values never drawn by training episodes
     sample_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -96,7 +97,7 @@ def cell_samples(plan: EvalPlan, task: str, length: int, tokenizer: Tokenizer) -
     if task in plan.sample_files:
         yield from _file_samples(plan.sample_files[task], length)[: plan.n]
         return
-    opts = GenOptions(target=length, seed=plan.seed, haystack_dir=plan.haystack_dir,
+    opts = GenOptions(target=length, seed=plan.seed, haystack_dir=plan.haystack_dir, split=plan.split,
                       source=plan.qa_source)
     yield from generate_samples(task, opts, plan.n, tokenizer)
 

@@ -23,8 +23,11 @@ class BackendOptions:
     base_url: str | None = None
     api_key: str | None = None
     tokenizer: str | None = None
+    adapter: str | None = None  # LoRA adapter directory merged into --model (cached)
+    base: bool = False  # the embedded model without its shipped memory-agent adapter
     backend: str = "auto"  # auto | transformers | openai | vllm
     device: str | None = None
+    dtype: str | None = None  # local weights: float32 | bfloat16; None: by device
     max_concurrency: int = 8
     timeout: float = 300.0
     max_retries: int = 5
@@ -50,12 +53,15 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
         from memagent.llm.transformers_backend import TransformersLLM
 
         return TransformersLLM.load(
-            resolve_model(opts.model), device=opts.device, max_batch=opts.max_batch
+            resolve_model(opts.model, opts.adapter, opts.base),
+            device=opts.device,
+            dtype=opts.dtype,
+            max_batch=opts.max_batch,
         )
     if backend == "vllm":
         from memagent.llm.vllm_backend import VLLMOfflineLLM
 
-        return VLLMOfflineLLM(str(resolve_model(opts.model)))  # type: ignore[return-value]
+        return VLLMOfflineLLM(str(resolve_model(opts.model, opts.adapter, opts.base)))  # type: ignore[return-value]
     if backend != "openai":
         raise ValueError(f"unknown backend '{backend}': use auto, transformers, openai or vllm")
     if not opts.base_url:
@@ -75,7 +81,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     if opts.tokenizer or local_model:
         tok_dir = str(resolve_model(opts.tokenizer or opts.model))
     else:
-        tok_dir = str(resolve_model(None))
+        tok_dir = str(resolve_model(None, base=True))
         warnings.warn(
             "no --tokenizer given for the server's model: chunks and budgets are counted with the "
             "embedded SmolLM2 tokenizer, so they only approximate the server model's tokens",

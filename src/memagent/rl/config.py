@@ -93,7 +93,9 @@ class OptimConfig(_Section):
 class DataConfig(_Section):
     """The training task: generated needle documents, or `memagent data` JSONL files."""
 
-    task: Literal["needle", "file"] = "needle"
+    task: Literal["needle", "episodes", "file"] = Field(
+        "needle", description="needle; episodes: the SFT task mix (data/episodes.py); file: JSONL"
+    )
     min_chunks: int = Field(2, ge=1, description="needle: fewest chunks per document")
     max_chunks: int = Field(4, ge=1, description="needle: most chunks per document")
     train_file: Path | None = Field(None, description="file: samples to train on")
@@ -113,11 +115,46 @@ class DataConfig(_Section):
         return self
 
 
+class SFTConfig(_Section):
+    """Supervised warm start (stage: sft): LoRA on oracle memory conversations (rl/sft.py)."""
+
+    lora_rank: int = Field(32, ge=1)
+    lora_alpha: int = Field(64, ge=1)
+    lora_targets: tuple[str, ...] = (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    )  # fmt: skip
+    lr: float = Field(4e-4, gt=0)
+    min_lr: float = Field(4e-5, ge=0)
+    warmup_steps: int = Field(10, ge=0)
+    grad_accum: int = Field(4, ge=1, description="conversations per optimizer step")
+    chunks: tuple[int, ...] = Field((256, 512, 512), description="chunk sizes drawn per episode")
+    warm_chunks: tuple[int, ...] = Field((128, 256), description="chunk sizes before warm_steps")
+    warm_steps: int = Field(0, ge=0, description="curriculum: optimizer steps on warm_chunks")
+    max_chunks: int = Field(8, ge=1, description="most chunks per generated episode")
+    mix: dict[str, float] = Field(
+        {"find": 0.5, "keep": 0.3, "final": 0.2}, description="conversation kinds drawn"
+    )
+    decisive_weight: float = Field(3.0, ge=1, description="loss weight of the first reply token")
+    autocast_bf16: bool = Field(False, description="bfloat16 autocast on CPU (avx512_bf16/AMX)")
+    eval_every: int = Field(50, ge=0, description="greedy probe every N steps; 0 = never")
+    eval_cases: int = Field(15, ge=3, description="probe conversations per split")
+
+    @model_validator(mode="after")
+    def _check(self) -> SFTConfig:
+        if set(self.mix) - {"find", "keep", "final"} or sum(self.mix.values()) <= 0:
+            raise ValueError("sft.mix takes weights for find, keep and final (sum > 0)")
+        return self
+
+
 class TrainConfig(_Section):
     """Everything `memagent train --config FILE` reads."""
 
+    stage: Literal["rl", "sft"] = Field("rl", description="rl: Multi-Conv DAPO; sft: warm start")
     preset: Literal["paper-release", "dapo"] | None = None
     model: str | None = Field(None, description="model dir; null = the embedded SmolLM2-135M")
+    adapter: Path | None = Field(
+        None, description="LoRA adapter merged into the start model (RL from an SFT warm start)"
+    )
     output_dir: Path = Path("runs/rl")
     steps: int = Field(100, ge=1)
     save_every: int = Field(10, ge=1)
@@ -125,6 +162,9 @@ class TrainConfig(_Section):
     seed: int = 0
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     gradient_checkpointing: bool = True
+    profile: Literal["paper", "smollm2-memagent"] = Field(
+        "paper", description="prompt templates of the rollouts (profile.py)"
+    )
     reward: Literal["boxed", "contains"] = Field(
         "contains", description="boxed exact match (paper) or gold-in-answer match"
     )
@@ -133,6 +173,7 @@ class TrainConfig(_Section):
     rollout: RolloutConfig = RolloutConfig()
     optim: OptimConfig = OptimConfig()
     data: DataConfig = DataConfig()
+    sft: SFTConfig = SFTConfig()
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -25,7 +25,7 @@ from memagent.rl.episode import Episode
 from memagent.rl.learner import Learner
 from memagent.rl.rewards import reward_fn
 from memagent.rl.rollout import RolloutStats, collect, evaluate
-from memagent.rl.tasks import NeedleStream, QuestionSource, SampleFileStream
+from memagent.rl.tasks import EpisodeStream, NeedleStream, QuestionSource, SampleFileStream
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -116,6 +116,8 @@ def make_source(cfg: TrainConfig, tokenizer: Any, chunk: int, rank: int = 0) -> 
         src.position = rank * 1_000_000  # disjoint offsets per rank (cycling through the file)
         return src
     seed = d.seed + 7_777 * rank
+    if d.task == "episodes":
+        return EpisodeStream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=seed)
     return NeedleStream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=seed)
 
 
@@ -130,7 +132,7 @@ class Trainer:
         self.acc = make_accelerator(cfg)
         self.out = Path(cfg.output_dir)
         self.resume_from = checkpoint.latest(self.out)
-        base = resolve_model(cfg.model)
+        base = resolve_model(cfg.model, cfg.adapter, base=True)  # never the shipped default
         torch.manual_seed(cfg.seed)
         self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
             self.resume_from or base, device=str(self.acc.device), dtype="float32",
@@ -146,7 +148,10 @@ class Trainer:
         budgets = Budgets(
             window=r.window, query=r.query, chunk=r.chunk, memory=r.memory, output=r.output
         )
-        self.agent = MemAgent(self.llm, AgentConfig(budgets=budgets))
+        from memagent.profile import PROFILES
+
+        templates = PROFILES[cfg.profile].templates
+        self.agent = MemAgent(self.llm, AgentConfig(budgets=budgets, templates=templates))
         self.stream = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk,
                                   rank=self.acc.process_index)  # fmt: skip
         self.held_out = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk).held_out(

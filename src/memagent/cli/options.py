@@ -1,0 +1,64 @@
+"""Options `ask` and `eval` share, defined once: which weights, which profile, which budgets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from memagent.errors import InputError
+from memagent.profile import EMBEDDED, PAPER, PROFILES, Profile
+
+AdapterOpt = Annotated[
+    str | None,
+    typer.Option(help="LoRA adapter directory merged into --model (once, cached)."),
+]
+BaseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--base",
+        help="The embedded model without its trained memory-agent adapter (for comparison).",
+    ),
+]
+ProfileOpt = Annotated[
+    str,
+    typer.Option(
+        help="Budgets and prompts a model was trained at: auto (smollm2-memagent for the embedded "
+        "model, paper otherwise), paper, smollm2-memagent. Explicit budget flags override it.",
+    ),
+]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Weights dtype for a local model: float32, bfloat16 (default: bfloat16 on CUDA, "
+        "float32 on CPU; bfloat16 is ~1.8x faster on CPUs with avx512_bf16/AMX)."
+    ),
+]
+WindowOpt = Annotated[int | None, typer.Option(help="Context window in tokens (default: profile).")]
+QueryOpt = Annotated[int | None, typer.Option(help="Question budget in tokens (default: profile).")]
+ChunkOpt = Annotated[
+    int | None, typer.Option(help="Chunk size in tokens (default: profile; paper: what fits).")
+]
+MemoryOpt = Annotated[
+    int | None,
+    typer.Option(help="Memory budget in tokens, the memory-writing limit (default: profile)."),
+]
+OutputOpt = Annotated[
+    int | None, typer.Option(help="Final answer budget in tokens (default: profile).")
+]
+
+
+def pick_profile(
+    name: str, model: str | None, adapter: str | None, base: bool, server: bool = False
+) -> Profile:
+    """auto: the embedded profile for the embedded model (trained, or --base beside it) when this
+    build ships the trained adapter; the paper's for every other model and for servers."""
+    if name != "auto":
+        if name not in PROFILES:
+            raise InputError(f"unknown profile {name!r}; use auto, {', '.join(PROFILES)}")
+        return PROFILES[name]
+    from memagent.llm.registry import embedded_adapter_dir
+
+    if not server and model is None and adapter is None and embedded_adapter_dir() is not None:
+        return EMBEDDED
+    return PAPER

@@ -1,0 +1,91 @@
+"""Oracle episodes for the memory policy: determinism, splits, and the oracle's own invariants."""
+
+import pytest
+
+from memagent.data.episodes import (
+    HELDOUT_ATTRS,
+    HELDOUT_HAYSTACKS,
+    HELDOUT_SHAPES,
+    KEEP,
+    NOTHING_YET,
+    TASK_WEIGHTS,
+    TRAIN_ATTRS,
+    TRAIN_HAYSTACKS,
+    TRAIN_SHAPES,
+    EpisodeSpec,
+    episode_document,
+    generate_episode,
+    relevant_seen,
+    split_of,
+)
+from memagent.errors import InputError
+
+SPEC = EpisodeSpec(chunk=128, max_chunks=4)
+
+
+def test_template_splits_are_disjoint_and_large_enough():
+    assert len(TRAIN_SHAPES) >= 30 and len(set(TRAIN_SHAPES)) == len(TRAIN_SHAPES)
+    assert not set(TRAIN_SHAPES) & set(HELDOUT_SHAPES)
+    assert not {a for a, _ in TRAIN_ATTRS} & {a for a, _ in HELDOUT_ATTRS}
+    assert not set(TRAIN_HAYSTACKS) & set(HELDOUT_HAYSTACKS)
+    kinds = {k for _, k in TRAIN_ATTRS}
+    assert kinds == {"number", "uuid", "word", "name", "date", "phrase"}
+
+
+def test_same_arguments_same_episode_and_chunks_rebuild_the_document(tokenizer):
+    a = generate_episode("train", 3, 11, tokenizer, SPEC, haystack="noise")
+    b = generate_episode("train", 3, 11, tokenizer, SPEC, haystack="noise")
+    assert a == b
+    assert generate_episode("train", 3, 12, tokenizer, SPEC, haystack="noise") != a
+    assert all(len(tokenizer.encode(c)) <= SPEC.chunk + 2 for c in a.chunks)
+    assert 1 <= len(a.chunks) <= SPEC.max_chunks
+    assert episode_document(a) == "".join(a.chunks)
+
+
+@pytest.mark.parametrize("task", list(TASK_WEIGHTS))
+def test_oracle_memory_keeps_exactly_the_relevant_sentences(tokenizer, task):
+    for index in range(4):
+        ep = generate_episode("train", 0, index, tokenizer, SPEC, task=task, haystack="nearmiss")
+        convs = ep.conversations()
+        assert convs[0][1] == NOTHING_YET  # before the first chunk
+        seen: list[str] = []
+        for (kind, memory_before, chunk, reply), new in zip(convs, [*ep.relevant, []], strict=True):
+            if kind == "final":
+                assert chunk is None and reply == "\\boxed{" + ", ".join(ep.answers) + "}"
+                assert relevant_seen(memory_before, seen) == 1.0
+                continue
+            assert all(s in chunk for s in new)  # the sentence sits whole inside its chunk
+            if new:
+                assert kind == "find" and reply.splitlines() == seen + new
+            else:
+                assert kind == "keep" and reply == KEEP
+            seen += new
+        for answer in ep.answers:  # the final memory holds every gold value
+            assert answer.casefold() in ep.memories[-1].casefold()
+        for distractor in ep.meta["distractors"]:
+            assert distractor not in ep.memories[-1]
+
+
+def test_splits_never_share_keys_or_values(tokenizer):
+    for split in ("train", "heldout"):
+        for index in range(12):
+            ep = generate_episode(split, 0, index, tokenizer, SPEC, haystack="noise")
+            for answer in ep.answers:
+                assert split_of(answer) == split
+    held = generate_episode("heldout", 0, 1, tokenizer, SPEC, task="single", haystack="ruler_noise")
+    assert held.haystack == "ruler_noise" and "The grass is green." in held.chunks[0]
+    with pytest.raises(InputError, match="unknown split"):
+        generate_episode("dev", 0, 0, tokenizer, SPEC)
+
+
+def test_ruler_heldout_split_draws_only_heldout_keys_and_values(tokenizer):
+    from memagent.data import GenOptions, generate_sample
+
+    sample = generate_sample(
+        "niah_multikey_1", 0, GenOptions(target=512, split="heldout"), tokenizer
+    )
+    assert all(split_of(a) == "heldout" for a in sample.answers)
+    vt = generate_sample("vt", 0, GenOptions(target=512, split="heldout"), tokenizer)
+    assert all(split_of(a) == "heldout" for a in vt.answers)
+    with pytest.raises(InputError, match="split"):
+        GenOptions(target=512, split="train")

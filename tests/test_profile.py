@@ -1,0 +1,90 @@
+"""Profiles (trained budgets as defaults), the keep reply, and the problem counted per repeat."""
+
+import pytest
+
+from memagent.agent import MemAgent
+from memagent.config import AgentConfig, Budgets
+from memagent.errors import BudgetError, InputError
+from memagent.profile import EMBEDDED, PAPER
+from memagent.types import Completion
+from scripted import ScriptedLLM
+
+
+def test_explicit_budgets_override_the_profile():
+    b = EMBEDDED.budgets(chunk=256)
+    assert (b.window, b.query, b.chunk, b.memory, b.output) == (2048, 256, 256, 192, 128)
+    assert PAPER.budgets().chunk is None and PAPER.budgets(memory=64).memory == 64
+    assert "chunk 256" in EMBEDDED.describe(b)
+
+
+def test_embedded_profile_fits_its_window(tokenizer):
+    resolved = EMBEDDED.budgets().resolve(tokenizer, EMBEDDED.templates)
+    assert resolved.chunk == EMBEDDED.chunk
+
+
+def test_problem_shown_twice_is_budgeted_twice(tokenizer):
+    t = EMBEDDED.templates
+    assert t.problem_repeats == 2
+    room = 2048 - t.problem_repeats * 256 - 2 * 192
+    with pytest.raises(BudgetError, match="lower --chunk"):
+        Budgets(window=2048, query=256, chunk=room, memory=192).resolve(tokenizer, t)
+
+
+class KeepThenFact(ScriptedLLM):
+    """Replies KEEP to every section without 'magic'; copies the magic line otherwise."""
+
+    def generate(self, requests, sampling):
+        out = []
+        for req in requests:
+            text = req.messages[-1]["content"]
+            section = (
+                text.split("<section>\n")[-1].split("\n</section>")[0]
+                if "<section>" in text
+                else ""
+            )
+            if "<section>" not in text:
+                reply = "\\boxed{" + text.split("magic numbers for tasty-apple is: ")[-1][:7] + "}"
+            else:
+                lines = [ln for ln in section.splitlines() if "magic" in ln]
+                reply = lines[0] if lines else "KEEP"
+            out.append(Completion(reply, 10, len(self.tokenizer.encode(reply)), "stop", 0.0))
+        return out
+
+
+def test_keep_reply_leaves_memory_unchanged_and_is_recorded(tokenizer):
+    from test_agent import needle_doc
+
+    config = AgentConfig(
+        budgets=Budgets(window=2048, query=256, chunk=64, memory=96, output=32),
+        templates=EMBEDDED.templates,
+    )
+    llm = KeepThenFact(tokenizer)
+    result = MemAgent(llm, config).ask(needle_doc("4821937", at=10), "What is the magic number?")
+    steps = [s for s in result.steps if s.kind == "memory"]
+    first_fact = next(i for i, s in enumerate(steps) if not s.kept)
+    assert all(s.kept and s.memory == "" for s in steps[:first_fact])
+    assert all(s.kept for s in steps[first_fact + 1 :])
+    assert all("4821937" in s.memory for s in steps[first_fact:])
+    assert result.answer == "4821937"
+
+
+def test_empty_memory_line_and_keep_come_from_the_templates(tokenizer):
+    msgs = EMBEDDED.templates.memory_update_messages("Q?", "", "text")
+    assert "No relevant information yet." in msgs[-1]["content"]
+    assert msgs[-1]["content"].count("Q?") == 2
+    assert EMBEDDED.templates.is_keep(" KEEP\n") and not EMBEDDED.templates.is_keep("KEEP it")
+    assert not PAPER.templates.is_keep("KEEP")
+
+
+def test_pick_profile():
+    from memagent.cli.options import pick_profile
+    from memagent.llm.registry import embedded_adapter_dir
+
+    shipped = embedded_adapter_dir() is not None
+    assert pick_profile("auto", None, None, False) is (EMBEDDED if shipped else PAPER)
+    assert pick_profile("auto", None, None, True) is (EMBEDDED if shipped else PAPER)
+    assert pick_profile("auto", "/some/model", None, False) is PAPER
+    assert pick_profile("auto", None, None, False, server=True) is PAPER
+    assert pick_profile("paper", None, None, False) is PAPER
+    with pytest.raises(InputError, match="unknown profile"):
+        pick_profile("fast", None, None, False)
