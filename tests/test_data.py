@@ -46,7 +46,7 @@ def _opts(task: str, essay_dir: Path, sources: dict[str, str], **kw: object) -> 
     return GenOptions(target=TARGET, haystack_dir=str(essay_dir), source=source, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("task", [t for t in TASKS if not t.startswith("episodes_")])
 def test_length_exact_and_deterministic(task: str, tokenizer, essay_dir, sources) -> None:
     opts = _opts(task, essay_dir, sources)
     a = generate_sample(task, 0, opts, tokenizer)

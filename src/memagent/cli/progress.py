@@ -91,8 +91,9 @@ def run_with_progress(
         )
         if show_memory and step.kind == "memory":
             cut = " [yellow](cut at the memory budget)[/]" if step.memory_cut else ""
+            cut += " [dim](kept: nothing new)[/]" if step.kept else ""
             console.print(
-                f"[cyan]memory after chunk {step.index}[/]{cut}: {step.memory}", highlight=False
+                f"[cyan]memory after chunk {step.index}[/]{cut}: {step.memory or '(empty)'}", highlight=False
             )
 
     jobs = [agent.job(source, q, resume=state, on_step=on_step) for q in questions]

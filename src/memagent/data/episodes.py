@@ -532,7 +532,11 @@ EVAL_CHUNK = 512  # the embedded profile's chunk: documents are cut into this ma
 def episode_sample(
     task: str, index: int, rng: random.Random, opts: Any, tokenizer: Tokenizer
 ) -> Any:
-    """An episode as an evaluation Sample (`episodes_train` / `episodes_heldout`) of ~opts.target tokens."""
+    """An episode as an evaluation Sample (`episodes_train` / `episodes_heldout`).
+
+    Sized in chunks, not exactly in tokens: round(target / 512) chunks, the last one partly
+    filled (so a 4k sample has 8 chunks and 3.7K-4K tokens).
+    """
     from memagent.data.io import Sample
 
     split = "train" if task == "episodes_train" else "heldout"
