@@ -73,6 +73,13 @@ def test_loss_is_on_reply_tokens_with_the_decision_weighted(tokenizer, tiny, tmp
     assert float(loss3) > float(loss1)
 
 
+def _haystacks_missing() -> bool:
+    from memagent.data.episodes import DICT_FILES
+
+    return not all(DICT_FILES[k].is_file() for k in ("jargon", "gcide"))
+
+
+@pytest.mark.skipif(_haystacks_missing(), reason="apt-get install dict-jargon dict-gcide")
 def test_sft_trains_checkpoints_resumes_and_exports(tokenizer, tiny, tmp_path):
     from safetensors.torch import load_file
 
@@ -145,3 +152,13 @@ def test_bad_adapters_are_one_line_errors(tokenizer, tiny, tmp_path):
         resolve_model(str(tiny), foreign)
     assert "\n" not in str(err.value)
     del torch
+
+
+def test_missing_training_haystack_is_a_one_line_error_naming_the_package(monkeypatch, tmp_path):
+    from memagent.data import episodes
+    from memagent.rl.sft import _require_haystacks
+
+    monkeypatch.setitem(episodes.DICT_FILES, "gcide", tmp_path / "gcide.dict.dz")
+    with pytest.raises(InputError, match="apt-get install .*dict-gcide") as err:
+        _require_haystacks()
+    assert "\n" not in str(err.value)

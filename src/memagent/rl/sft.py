@@ -230,6 +230,7 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     from memagent.llm.hf_tokenizer import load_tokenizer
     from memagent.llm.registry import resolve_model
 
+    _require_haystacks()
     torch.manual_seed(cfg.seed)
     base_dir = resolve_model(cfg.model, base=True)  # train from the untrained weights
     tokenizer = load_tokenizer(str(base_dir))
@@ -353,6 +354,19 @@ def export_adapter(src: Path, dst: Path, recipe: dict[str, Any]) -> Path:
         json.dumps({**recipe, "adapter_sha256": digest}, indent=2, sort_keys=True) + "\n"
     )
     return dst
+
+
+def _require_haystacks() -> None:
+    """The recipe draws from every train haystack: a missing one would silently change the data."""
+    from memagent.data.episodes import DICT_FILES, DICT_PACKAGES, TRAIN_HAYSTACKS
+
+    missing = [k for k in TRAIN_HAYSTACKS if k in DICT_FILES and not DICT_FILES[k].is_file()]
+    if missing:
+        packages = " ".join(DICT_PACKAGES[k] for k in missing)
+        raise InputError(
+            f"training haystacks {', '.join(missing)} are not installed ({', '.join(str(DICT_FILES[k]) for k in missing)}); "
+            f"apt-get install -y --no-install-recommends {packages}"
+        )
 
 
 def _bar(enabled: bool, total: int, initial: int) -> Any:
