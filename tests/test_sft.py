@@ -159,6 +159,6 @@ def test_missing_training_haystack_is_a_one_line_error_naming_the_package(monkey
     from memagent.rl.sft import _require_haystacks
 
     monkeypatch.setitem(episodes.DICT_FILES, "gcide", tmp_path / "gcide.dict.dz")
-    with pytest.raises(InputError, match="apt-get install .*dict-gcide") as err:
+    with pytest.raises(InputError, match=r"apt-get install .*dict-gcide") as err:
         _require_haystacks()
     assert "\n" not in str(err.value)
