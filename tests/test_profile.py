@@ -88,3 +88,25 @@ def test_pick_profile():
     assert pick_profile("paper", None, None, False) is PAPER
     with pytest.raises(InputError, match="unknown profile"):
         pick_profile("fast", None, None, False)
+
+
+class EmptyAfterFirst(ScriptedLLM):
+    """Scripted replies, except that every memory update after the first is blank."""
+
+    def generate(self, requests, sampling):
+        out = super().generate(requests, sampling)
+        for req, c in zip(requests, out, strict=True):
+            if self.calls > 1 and "<section>" in req.messages[-1]["content"]:
+                c.text = "  \n"
+        return out
+
+
+def test_an_empty_memory_reply_keeps_the_previous_memory(tokenizer):
+    from test_agent import SMALL, needle_doc
+
+    result = MemAgent(EmptyAfterFirst(tokenizer), SMALL).ask(
+        needle_doc("4821937", at=1), "What is the magic number?"
+    )
+    steps = [s for s in result.steps if s.kind == "memory"]
+    assert "4821937" in steps[0].memory
+    assert all(s.kept and s.memory == steps[0].memory for s in steps[1:])

@@ -243,8 +243,9 @@ class Job:
         ):  # a server that ignored max_tokens: cut at a token boundary
             text = self.tokenizer.decode(ids[: self.budgets.memory]).strip()
             cut = True
-        kept = self.templates.is_keep(text)
-        if kept:  # "nothing new": the memory stays as it was
+        # The keep reply ("nothing new"), or an empty reply: the memory stays as it was, never wiped.
+        kept = self.templates.is_keep(text) or not text
+        if kept:
             text, ids, cut = self.memory, self.tokenizer.encode(self.memory), False
         self.memory = text
         return Step(
