@@ -81,8 +81,12 @@ def test_unreachable_server_is_exit_4(tmp_path):
 def test_budgets_that_cannot_fit_are_exit_3(tmp_path):
     doc = tmp_path / "d.txt"
     doc.write_text("The sky is blue. " * 20)
-    proc = run_cli(["ask", doc, "-q", "Colour?", "--window", "2000"])
+    proc = run_cli(["ask", doc, "-q", "Colour?", "--window", "2000", "--profile", "paper"])
     assert proc.returncode == 3 and "no room for a chunk" in proc.stderr
+    proc = run_cli(["ask", doc, "-q", "Colour?", "--profile", "fast"])
+    assert proc.returncode == 3 and "unknown profile 'fast'" in proc.stderr
+    proc = run_cli(["ask", doc, "-q", "Colour?", "--adapter", doc.parent / "no-adapter"])
+    assert proc.returncode == 4 and "adapter" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
@@ -116,5 +120,7 @@ def test_ask_end_to_end_on_the_embedded_model(tmp_path):
     assert result["rule"] in {"boxed", "answer_is", "last_line", "none"}
     assert len(result["steps"]) == result["cost"]["chunks"] + 1 >= 3
     assert "memory after chunk 0" in proc.stderr
+    # the shipped adapter's profile, with the explicit flags winning over its budgets
+    assert "profile smollm2-memagent: window 2048, query 256, chunk 128, memory 32, output 24" in proc.stderr
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records[0]["type"] == "header" and records[-1]["type"] == "final"

@@ -110,3 +110,15 @@ def test_an_empty_memory_reply_keeps_the_previous_memory(tokenizer):
     steps = [s for s in result.steps if s.kind == "memory"]
     assert "4821937" in steps[0].memory
     assert all(s.kept and s.memory == steps[0].memory for s in steps[1:])
+
+
+def test_dtype_is_the_flag_else_the_profiles_where_native():
+    import torch
+
+    from memagent.cli.options import pick_dtype
+
+    assert pick_dtype("float32", EMBEDDED) == "float32"
+    assert pick_dtype(None, PAPER) is None
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert pick_dtype(None, EMBEDDED, "cpu") == ("bfloat16" if native else None)
+    assert pick_dtype(None, EMBEDDED, "cuda:0") is None

@@ -15,8 +15,8 @@ stage=${1:-all}
 case $stage in
   trained-8k|all) memagent eval --tasks $RULER --lengths 8k -n 10 --batch 10 "${COMMON[@]}" --out $OUT/trained-8k ;;&
   base-8k|all) memagent eval --base --tasks $RULER --lengths 8k -n 5 --batch 5 "${COMMON[@]}" --out $OUT/base-8k ;;&
-  trained-episodes|all) memagent eval --tasks episodes_train,episodes_heldout --lengths 4k -n 20 --batch 10 "${COMMON[@]}" --out $OUT/trained-episodes ;;&
-  base-episodes|all) memagent eval --base --tasks episodes_train,episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --out $OUT/base-episodes ;;&
-  trained-long|all) memagent eval --tasks niah_single_1 --lengths 32k,128k -n 3 --batch 3 "${COMMON[@]}" --out $OUT/trained-long ;;&
+  trained-episodes|all) memagent eval --tasks episodes_train,episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --out $OUT/trained-episodes ;;&
+  base-episodes|all) memagent eval --base --tasks episodes_train,episodes_heldout --lengths 4k -n 5 --batch 10 "${COMMON[@]}" --out $OUT/base-episodes ;;&
+  trained-long|all) memagent eval --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --out $OUT/trained-long ;;&
   *) ;;
 esac

@@ -55,6 +55,9 @@ class Profile:
     memory: int
     output: int
     templates: PromptTemplates
+    # The dtype the model was trained in, used where the hardware runs it natively (None: backend's
+    # default). The embedded agent was trained under bfloat16 autocast.
+    dtype: str | None = None
 
     def budgets(
         self,
@@ -95,5 +98,6 @@ EMBEDDED = Profile(
         empty_memory="No relevant information yet.",
         keep_reply="KEEP",
     ),
+    dtype="bfloat16",
 )
 PROFILES = {p.name: p for p in (PAPER, EMBEDDED)}

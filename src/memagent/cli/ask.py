@@ -21,6 +21,7 @@ from memagent.cli.options import (
     ProfileOpt,
     QueryOpt,
     WindowOpt,
+    pick_dtype,
     pick_profile,
 )
 from memagent.errors import InputError
@@ -145,7 +146,7 @@ def ask_command(
                 tokenizer=tokenizer,
                 adapter=adapter,
                 base=base,
-                dtype=dtype,
+                dtype=pick_dtype(dtype, prof, device),
                 backend=backend,
                 device=device,
                 max_concurrency=concurrency,
@@ -155,7 +156,8 @@ def ask_command(
         )
     agent = MemAgent(llm, config)
     err.print(
-        f"model {llm.name} ready in {time.perf_counter() - t0:.1f}s; {prof.describe(budgets)}"
+        f"model {llm.name} ({_dtype_of(llm)}) ready in {time.perf_counter() - t0:.1f}s; "
+        f"{prof.describe(budgets)}"
         f"{'' if prompts is None else f'; prompts {prompts}'}; chunks of {agent.budgets.chunk} tokens"
     )
     total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
@@ -175,6 +177,11 @@ def ask_command(
             f"{result.document_tokens / max(result.seconds, 1e-9):.0f} document tokens/s[/]"
         )
     return 0
+
+
+def _dtype_of(llm: Any) -> str:
+    model = getattr(llm, "model", None)
+    return str(getattr(model, "dtype", "server")).removeprefix("torch.")
 
 
 def _result_json(result: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from memagent.cli.options import (
     ProfileOpt,
     QueryOpt,
     WindowOpt,
+    pick_dtype,
     pick_profile,
 )
 from memagent.errors import InputError
@@ -161,7 +162,7 @@ def eval_command(
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         llm = load_llm(BackendOptions(model=model, base_url=base_url, tokenizer=tokenizer,
-                                      adapter=adapter, base=base, dtype=dtype, max_concurrency=concurrency))
+                                      adapter=adapter, base=base, dtype=pick_dtype(dtype, prof), max_concurrency=concurrency))
     tok = getattr(llm, "tokenizer", None)
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
@@ -171,7 +172,7 @@ def eval_command(
     b = harness.methods[plan.methods[0]].budgets
     run = _run_info(plan, config, b, name, sha)
     run["profile"] = prof.name
-    run["dtype"] = dtype or "auto"
+    run["dtype"] = pick_dtype(dtype, prof) or "backend default"
     run["commands"] = _command_history(out / RUN_FILE, run["command"])
     (out / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
     _run_with_progress(harness, err)

@@ -30,8 +30,9 @@ ProfileOpt = Annotated[
 DtypeOpt = Annotated[
     str | None,
     typer.Option(
-        help="Weights dtype for a local model: float32, bfloat16 (default: bfloat16 on CUDA, "
-        "float32 on CPU; bfloat16 is ~1.8x faster on CPUs with avx512_bf16/AMX)."
+        help="Weights dtype for a local model: float32 or bfloat16. Default: the profile's trained "
+        "dtype where the hardware runs it natively (the embedded agent: bfloat16 on CPUs with "
+        "avx512_bf16/AMX), else bfloat16 on CUDA and float32 on CPU."
     ),
 ]
 WindowOpt = Annotated[int | None, typer.Option(help="Context window in tokens (default: profile).")]
@@ -62,3 +63,15 @@ def pick_profile(
     if not server and model is None and adapter is None and embedded_adapter_dir() is not None:
         return EMBEDDED
     return PAPER
+
+
+def pick_dtype(explicit: str | None, profile: Profile, device: str | None = None) -> str | None:
+    """--dtype, else the profile's trained dtype where this machine runs it natively, else None."""
+    if explicit is not None or profile.dtype != "bfloat16":
+        return explicit or profile.dtype
+    import torch
+
+    if (device or "").startswith("cuda") or (device is None and torch.cuda.is_available()):
+        return None  # the backend already picks bfloat16 on a GPU that supports it
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bfloat16" if native else None
