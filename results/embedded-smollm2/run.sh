@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
-# Evaluation of the embedded memory agent on the held-out split, in resumable stages, from the
-# repository root. Every stage re-runs `memagent eval` into its own --out; finished samples are
-# skipped, so a stage can be stopped and rerun. One thread per process, one process per core.
+# Evaluation of the embedded memory agent on held-out data, in resumable stages, from the
+# repository root (as run for results/embedded-smollm2/README.md, 2 CPU cores, one process per
+# core, one thread each). Every stage writes its own --out; finished samples are skipped, so a
+# stage can be stopped and rerun, and a larger -n grows a cell.
 #   trained:  the default (embedded model + shipped adapter, profile smollm2-memagent)
 #   base:     --base (the same model without the adapter, same profile and prompts)
+#   baseline: --base --profile paper --window 8192 (full context and BM25, the model's own window)
 # RULER tasks are held out by construction (RULER's needle template, noise and essay haystack are
 # never trained on); --split heldout also draws their keys and values from the held-out partition.
 set -euo pipefail
 OUT=results/embedded-smollm2
 RULER=niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,vt
-COMMON=(--split heldout --dtype bfloat16 --methods memagent)
+COMMON=(--split heldout --dtype bfloat16)
+BASELINE=(--base --profile paper --window 8192 --output 128 --methods full,rag)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 stage=${1:-all}
-case $stage in
-  trained-8k|all) memagent eval --tasks $RULER --lengths 8k -n 10 --batch 10 "${COMMON[@]}" --out $OUT/trained-8k ;;&
-  base-8k|all) memagent eval --base --tasks $RULER --lengths 8k -n 5 --batch 5 "${COMMON[@]}" --out $OUT/base-8k ;;&
-  trained-episodes|all) memagent eval --tasks episodes_train,episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --out $OUT/trained-episodes ;;&
-  base-episodes|all) memagent eval --base --tasks episodes_train,episodes_heldout --lengths 4k -n 5 --batch 10 "${COMMON[@]}" --out $OUT/base-episodes ;;&
-  trained-long|all) memagent eval --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --out $OUT/trained-long ;;&
-  *) ;;
-esac
+run() { [[ $stage == "$1" || $stage == all ]]; }
+if run trained-8k; then
+  memagent eval --tasks $RULER --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-8k
+fi
+if run base-8k; then
+  memagent eval --base --tasks $RULER --lengths 8k -n 5 --batch 5 "${COMMON[@]}" --methods memagent --out $OUT/base-8k
+fi
+if run baseline-8k; then  # stopped by hand after niah_single_2 (session time); rerun to finish
+  memagent eval "${BASELINE[@]}" --tasks $RULER --lengths 8k -n 5 --batch 5 "${COMMON[@]}" --out $OUT/baseline-8k
+fi
+if run trained-episodes; then  # the training mix: in-distribution vs held-out templates/haystacks
+  memagent eval --tasks episodes_train,episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-episodes
+fi
+if run base-episodes; then
+  memagent eval --base --tasks episodes_train,episodes_heldout --lengths 4k -n 5 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/base-episodes
+fi
+if run trained-long; then
+  memagent eval --tasks niah_single_1 --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
+  memagent eval --tasks niah_single_1 --lengths 32k,128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
+fi
+if run base-long; then  # not yet run
+  memagent eval --base --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/base-long
+  memagent eval "${BASELINE[@]}" --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --out $OUT/baseline-long
+fi
+if run rest; then  # not yet run: the full grid and the 1M sample
+  memagent eval --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
+  memagent eval --tasks $RULER --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
+  memagent eval --tasks niah_single_1 --lengths 1m -n 1 --batch 1 "${COMMON[@]}" --methods memagent --out $OUT/trained-1m
+fi
+python $OUT/summarize.py

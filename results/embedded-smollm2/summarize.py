@@ -1,0 +1,74 @@
+"""Combine the eval directories under results/embedded-smollm2/ into one table and one plot.
+
+Each directory is one `memagent eval --out` (see run.sh); this reads their samples.jsonl and
+run.json and writes summary.md and accuracy.png here. Run from the repository root:
+    python results/embedded-smollm2/summarize.py
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LABELS = {
+    "trained": "trained (SFT adapter, default)",
+    "base": "base (--base, same profile)",
+    "baseline": "base, paper profile (8K window)",
+}
+
+
+def load() -> dict[tuple[str, str, str, int], list[dict]]:
+    cells: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
+    for samples in sorted(HERE.glob("*/samples.jsonl")):
+        variant = samples.parent.name.split("-")[0]
+        for line in samples.read_text().splitlines():
+            row = json.loads(line)
+            cells[(variant, row["method"], row["task"], row["length"])].append(row)
+    return cells
+
+
+def main() -> None:
+    cells = load()
+    lines = [
+        "| model | method | task | length | accuracy % | n | s/sample (batched, 1 core) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (variant, method, task, length), rows in sorted(cells.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][0], kv[0][1])):
+        acc = 100 * sum(r["score"] for r in rows) / len(rows)
+        secs = sum(r["seconds"] for r in rows) / len(rows)
+        size = f"{length // 1024}K" if length >= 1024 else str(length)
+        lines.append(
+            f"| {LABELS.get(variant, variant)} | {method} | {task} | {size} | {acc:.0f} | {len(rows)} | {secs:.0f} |"
+        )
+    (HERE / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({k[2] for k in cells})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.4), sharey=True)
+    axes = axes if len(tasks) > 1 else [axes]
+    for ax, task in zip(axes, tasks, strict=True):
+        series = sorted({(k[0], k[1]) for k in cells if k[2] == task})
+        for variant, method in series:
+            pts = sorted((k[3], 100 * sum(r["score"] for r in v) / len(v))
+                         for k, v in cells.items() if k[:3] == (variant, method, task))
+            label = f"{variant} {method}"
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("document tokens")
+        ax.set_ylim(-5, 105)
+    axes[0].set_ylabel("accuracy % (held-out)")
+    axes[-1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(HERE / "accuracy.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
