@@ -51,22 +51,26 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     tasks = sorted({k[2] for k in cells})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.4), sharey=True)
+    all_series = sorted({(k[0], k[1]) for k in cells})
+    colors = {sv: f"C{i}" for i, sv in enumerate(all_series)}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.8), sharey=True)
     axes = axes if len(tasks) > 1 else [axes]
     for ax, task in zip(axes, tasks, strict=True):
         series = sorted({(k[0], k[1]) for k in cells if k[2] == task})
         for variant, method in series:
             pts = sorted((k[3], 100 * sum(r["score"] for r in v) / len(v))
                          for k, v in cells.items() if k[:3] == (variant, method, task))
-            label = f"{variant} {method}"
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                    color=colors[(variant, method)])
         ax.set_xscale("log", base=2)
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("document tokens")
         ax.set_ylim(-5, 105)
-    axes[0].set_ylabel("accuracy % (held-out)")
-    axes[-1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    axes[0].set_ylabel("accuracy %")
+    handles = [plt.Line2D([], [], color=c, marker="o") for c in colors.values()]
+    fig.legend(handles, [f"{v} {m}" for v, m in colors], loc="upper center", ncol=len(colors),
+               fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(HERE / "accuracy.png", dpi=110)
 
 
