@@ -35,7 +35,7 @@ if run trained-long; then
   memagent eval --tasks niah_single_1 --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
   memagent eval --tasks niah_single_1 --lengths 32k,128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
 fi
-if run base-long; then  # not yet run
+if run base-long; then
   memagent eval --base --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/base-long
   memagent eval "${BASELINE[@]}" --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --out $OUT/baseline-long
 fi
