@@ -82,7 +82,7 @@ def test_ruler_heldout_split_draws_only_heldout_keys_and_values(tokenizer):
     from memagent.data import GenOptions, generate_sample
 
     sample = generate_sample(
-        "niah_multikey_1", 0, GenOptions(target=512, split="heldout"), tokenizer
+        "niah_multikey_2", 0, GenOptions(target=512, split="heldout"), tokenizer
     )
     assert all(split_of(a) == "heldout" for a in sample.answers)
     vt = generate_sample("vt", 0, GenOptions(target=512, split="heldout"), tokenizer)

@@ -159,10 +159,11 @@ def eval_command(
     prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
     budgets = prof.budgets(window, query, chunk, memory, output)
     config = AgentConfig(budgets=budgets, templates=prof.templates)
+    weights_dtype = pick_dtype(dtype, prof)
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         llm = load_llm(BackendOptions(model=model, base_url=base_url, tokenizer=tokenizer,
-                                      adapter=adapter, base=base, dtype=pick_dtype(dtype, prof), max_concurrency=concurrency))
+                                      adapter=adapter, base=base, dtype=weights_dtype, max_concurrency=concurrency))
     tok = getattr(llm, "tokenizer", None)
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
@@ -172,7 +173,7 @@ def eval_command(
     b = harness.methods[plan.methods[0]].budgets
     run = _run_info(plan, config, b, name, sha)
     run["profile"] = prof.name
-    run["dtype"] = pick_dtype(dtype, prof) or "backend default"
+    run["dtype"] = weights_dtype or "backend default"
     run["commands"] = _command_history(out / RUN_FILE, run["command"])
     (out / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
     _run_with_progress(harness, err)

@@ -269,8 +269,8 @@ def _bio_fields(rng: random.Random, name: str) -> dict[str, str]:
     }
 
 
-def _bio_sentence(rng: random.Random, split: str, taken: set[str]) -> str:
-    name = _draw(lambda: make_key("person", rng), split, set(taken))  # names may repeat in bios
+def _bio_sentence(rng: random.Random, split: str) -> str:
+    name = _draw(lambda: make_key("person", rng), split, set())  # names may repeat in bios
     template, _ = rng.choice(_BIO_FACTS)
     return _fill(template, **_bio_fields(rng, name))
 
@@ -420,8 +420,7 @@ def _filler(kind: str, rng: random.Random, split: str) -> Callable[[], str]:
     if kind == "ruler_noise":
         return lambda: NOISE
     if kind == "bios":
-        taken: set[str] = set()
-        return lambda: _bio_sentence(rng, split, taken)
+        return lambda: _bio_sentence(rng, split)
     # near-miss: statements in this split's shapes about other keys, mixed with noise
     shapes = TRAIN_SHAPES if split == "train" else HELDOUT_SHAPES
     attrs = TRAIN_ATTRS if split == "train" else HELDOUT_ATTRS

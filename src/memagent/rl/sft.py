@@ -13,6 +13,7 @@ splits), loss.png, and final/adapter_model.safetensors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -26,6 +27,7 @@ from memagent.answer import extract_answer
 from memagent.data.episodes import Episode, EpisodeSpec, generate_episode
 from memagent.errors import InputError
 from memagent.profile import EMBEDDED
+from memagent.rl import checkpoint
 from memagent.rl.config import TrainConfig
 from memagent.scoring import string_match_all
 
@@ -106,7 +108,7 @@ def example_loss(
 
     ids = torch.tensor([ex.prompt_ids + ex.reply_ids])
     n = len(ex.reply_ids)
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else _null()
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     with ctx:
         out = model(input_ids=ids, logits_to_keep=n + 1)
     logits = out.logits[0, :-1].float()  # position t predicts reply token t
@@ -115,14 +117,6 @@ def example_loss(
     weights = torch.ones(n)
     weights[0] = decisive_weight
     return (nll * weights).sum(), float(weights.sum())
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # ------------------------------------------------------------------ greedy probe
@@ -198,11 +192,6 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
     return sft.min_lr + 0.5 * (sft.lr - sft.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _latest(root: Path) -> Path | None:
-    found = sorted(root.glob("step-*/state.json"))
-    return found[-1].parent if found else None
-
-
 def _save(model: Any, optimizer: Any, root: Path, step: int, extra: dict[str, Any]) -> Path:
     import torch
 
@@ -240,10 +229,10 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.sft.lr, weight_decay=0.0)
     out = Path(cfg.output_dir)
-    ckpt_root = out / "checkpoints"
+    ckpt_root = checkpoint.checkpoint_root(out)
     out.mkdir(parents=True, exist_ok=True)
     start = 0
-    if (last := _latest(ckpt_root)) is not None:
+    if (last := checkpoint.latest(out)) is not None:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
@@ -264,17 +253,15 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         with metrics_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
+    def probe_all() -> dict[str, float]:
+        return {
+            f"{split}/{k}": v
+            for split, cases in probes.items()
+            for k, v in run_probe(model, tokenizer, cases).items()
+        }
+
     if start == 0 and cfg.sft.eval_every:
-        log(
-            {
-                "step": 0,
-                **{
-                    f"{s}/{k}": v
-                    for s in probes
-                    for k, v in run_probe(model, tokenizer, probes[s]).items()
-                },
-            }
-        )
+        log({"step": 0, **probe_all()})
     bar = _bar(progress, cfg.steps, start)
     t_last, tokens_since = time.perf_counter(), 0
     for step in range(start, cfg.steps):
@@ -282,18 +269,12 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         for group in optimizer.param_groups:
             group["lr"] = lr
         examples = [example_for(cfg, tokenizer, step, j) for j in range(cfg.sft.grad_accum)]
-        total_weight = 0.0
-        losses = []
-        for ex in examples:
-            loss, weight = example_loss(model, ex, cfg.sft.decisive_weight, cfg.sft.autocast_bf16)
-            total_weight += weight
-            losses.append(loss)
-        # One backward per conversation keeps peak memory at one sequence; scale by the step total.
-        norm = sum(len(ex.reply_ids) for ex in examples) + (cfg.sft.decisive_weight - 1) * len(
-            examples
-        )
+        # The step's weight total is known from the reply lengths, so each conversation's graph is
+        # freed by its own backward: peak memory is one sequence.
+        norm = sum(len(ex.reply_ids) + cfg.sft.decisive_weight - 1 for ex in examples)
         loss_value = 0.0
-        for ex, loss in zip(examples, losses, strict=True):
+        for ex in examples:
+            loss, _ = example_loss(model, ex, cfg.sft.decisive_weight, cfg.sft.autocast_bf16)
             (loss / norm).backward()
             loss_value += float(loss) / norm
             tokens_since += len(ex.prompt_ids) + len(ex.reply_ids)
@@ -311,10 +292,7 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         }
         t_last, tokens_since = now, 0
         if cfg.sft.eval_every and (done % cfg.sft.eval_every == 0 or done == cfg.steps):
-            for split, cases in probes.items():
-                row.update(
-                    {f"{split}/{k}": v for k, v in run_probe(model, tokenizer, cases).items()}
-                )
+            row.update(probe_all())
             t_last = time.perf_counter()
         log(row)
         if done % cfg.save_every == 0 or done == cfg.steps:

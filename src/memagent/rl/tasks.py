@@ -172,27 +172,19 @@ def _from_sample(sample: object) -> Question:
     )
 
 
-class EpisodeStream:
+class EpisodeStream(NeedleStream):
     """The SFT task mix (data/episodes.py) as RL questions: train split to train on, held-out
     split (unseen templates, haystacks, keys and values) for the before/after evaluation.
 
     Multi-value answers are one string joined in document order, as the oracle boxes them, so the
-    strict boxed reward asks for every value.
+    strict boxed reward asks for every value. Positions and `take` are NeedleStream's.
     """
 
-    def __init__(
-        self, tokenizer: Tokenizer, chunk: int, min_chunks: int, max_chunks: int, seed: int
-    ) -> None:
-        self.tokenizer = tokenizer
-        self.chunk = chunk
-        self.min_chunks = min_chunks
-        self.max_chunks = max_chunks
-        self.seed = seed
-        self.position = 0
-
-    def _question(self, split: str, index: int, offset: int) -> Question:
+    def at(self, index: int, offset: int | None = None, split: str = "train") -> Question:
         from memagent.data.episodes import EpisodeSpec, episode_document, generate_episode
 
+        # RL_SEED_OFFSET: never the SFT stream's (seed, index) episodes
+        offset = RL_SEED_OFFSET if offset is None else offset
         spec = EpisodeSpec(self.chunk, self.min_chunks, self.max_chunks)
         ep = generate_episode(split, self.seed + offset, index, self.tokenizer, spec)
         return Question(
@@ -200,14 +192,8 @@ class EpisodeStream:
             answers=[", ".join(ep.answers)], meta={"chunks": len(ep.chunks)},
         )  # fmt: skip
 
-    def take(self, n: int) -> list[Question]:
-        # RL_SEED_OFFSET: never the SFT stream's (seed, index) episodes
-        out = [self._question("train", self.position + i, RL_SEED_OFFSET) for i in range(n)]
-        self.position += n
-        return out
-
     def held_out(self, n: int) -> list[Question]:
-        return [self._question("heldout", i, EVAL_SEED_OFFSET) for i in range(n)]
+        return [self.at(i, EVAL_SEED_OFFSET, "heldout") for i in range(n)]
 
 
 RL_SEED_OFFSET = 2_000_029
