@@ -120,6 +120,8 @@ def iter_chunks(blocks: Iterable[str], tokenizer: Tokenizer, chunk_tokens: int) 
         yield from drain(final=False)
     buffer.extend(carry, tokenizer)
     yield from drain(final=True)
+    if buffer.text:  # a document the tokenizer maps to no tokens at all (e.g. only control chars)
+        yield Chunk(index, buffer.text, 0, start_token, consumed + len(buffer.text))
 
 
 def count_tokens(blocks: Iterable[str], tokenizer: Tokenizer) -> int:
