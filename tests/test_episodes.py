@@ -15,6 +15,7 @@ from memagent.data.episodes import (
     EpisodeSpec,
     episode_document,
     generate_episode,
+    python_text,
     relevant_seen,
     split_of,
 )
@@ -89,3 +90,22 @@ def test_ruler_heldout_split_draws_only_heldout_keys_and_values(tokenizer):
     assert all(split_of(a) == "heldout" for a in vt.answers)
     with pytest.raises(InputError, match="split"):
         GenOptions(target=512, split="train")
+
+
+@pytest.mark.parametrize("haystack", ["pydoc", "code", "mixed"])
+def test_built_in_haystacks_need_no_system_package(tokenizer, haystack):
+    ep = generate_episode("train", 0, 2, tokenizer, EpisodeSpec(chunk=128, min_chunks=3, max_chunks=3),
+                          haystack=haystack)  # fmt: skip
+    assert ep.haystack == haystack and len(ep.chunks) == 3
+    text = episode_document(ep)
+    assert all(s in text for new in ep.relevant for s in new)
+    if haystack == "code":  # stdlib source lines, one per line
+        code = set(python_text()[1])
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        assert sum(ln in code for ln in lines) >= len(lines) - len(ep.meta["distractors"]) - 3
+
+
+def test_episode_spec_restricts_the_haystacks_drawn(tokenizer):
+    spec = EpisodeSpec(chunk=128, max_chunks=2, haystacks=("noise", "bios"))
+    drawn = {generate_episode("train", 0, i, tokenizer, spec).haystack for i in range(12)}
+    assert drawn == {"noise", "bios"}

@@ -20,10 +20,11 @@ def tiny(tokenizer, tmp_path, monkeypatch) -> Path:
     return tiny_model_dir(tokenizer, tmp_path / "tiny")
 
 
-def _cfg(model: Path, out: Path, steps: int) -> object:
+def _cfg(model: Path, out: Path, steps: int, adapter: Path | None = None, **sft) -> object:
     return build_config(
         {
             "stage": "sft",
+            "adapter": str(adapter) if adapter else None,
             "model": str(model),
             "output_dir": str(out),
             "steps": steps,
@@ -38,7 +39,9 @@ def _cfg(model: Path, out: Path, steps: int) -> object:
                 "warm_steps": 0,
                 "eval_every": 2,
                 "eval_cases": 3,
+                "haystacks": ["noise", "pydoc", "code"],  # built in: no system package needed
                 "warmup_steps": 1,
+                **sft,
             },
         }
     )
@@ -73,13 +76,6 @@ def test_loss_is_on_reply_tokens_with_the_decision_weighted(tokenizer, tiny, tmp
     assert float(loss3) > float(loss1)
 
 
-def _haystacks_missing() -> bool:
-    from memagent.data.episodes import DICT_FILES
-
-    return not all(DICT_FILES[k].is_file() for k in ("jargon", "gcide"))
-
-
-@pytest.mark.skipif(_haystacks_missing(), reason="apt-get install dict-jargon dict-gcide")
 def test_sft_trains_checkpoints_resumes_and_exports(tokenizer, tiny, tmp_path):
     from safetensors.torch import load_file
 
@@ -159,6 +155,36 @@ def test_missing_training_haystack_is_a_one_line_error_naming_the_package(monkey
     from memagent.rl.sft import _require_haystacks
 
     monkeypatch.setitem(episodes.DICT_FILES, "gcide", tmp_path / "gcide.dict.dz")
-    with pytest.raises(InputError, match=r"apt-get install .*dict-gcide") as err:
-        _require_haystacks()
+    monkeypatch.setattr(episodes, "FORTUNES_DIR", tmp_path / "fortunes")
+    with pytest.raises(InputError, match=r"apt-get install .*dict-gcide fortunes") as err:
+        _require_haystacks(None)
+    assert "\n" not in str(err.value)
+    _require_haystacks(("noise", "pydoc"))  # built-in sources need nothing
+
+
+def test_unknown_haystack_in_config_is_refused(tiny, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown.*essay"):
+        build_config({"stage": "sft", "sft": {"haystacks": ["noise", "essay"]}})
+
+
+def test_sft_continues_from_a_start_adapter_and_refuses_another_rank(tokenizer, tiny, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from memagent.rl.sft import train_sft
+
+    first = tmp_path / "first"
+    train_sft(_cfg(tiny, first, 1), progress=False)
+    start = first / "final"
+    # one step that cannot move the weights: the start adapter must come through unchanged
+    train_sft(_cfg(tiny, tmp_path / "second", 1, start, lr=1e-12, min_lr=0.0), progress=False)
+    a = load_file(str(start / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "second" / "final" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and any(float(t.abs().sum()) > 0 for t in a.values())
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-3) for k in a)
+    recipe = json.loads((tmp_path / "second" / "final" / "recipe.json").read_text())
+    assert len(recipe["start_adapter_sha256"]) == 64 and recipe["python"]
+    wrong = _cfg(tiny, tmp_path / "third", 1, start, lora_rank=8)
+    with pytest.raises(InputError, match=r"does not fit sft\.lora_rank") as err:
+        train_sft(wrong, progress=False)
     assert "\n" not in str(err.value)

@@ -191,23 +191,52 @@ def _fill(template: str, **fields: str) -> str:
 
 
 # ------------------------------------------------------------------ haystacks
-TRAIN_HAYSTACKS = ("jargon", "gcide", "noise", "nearmiss", "bios")
+# The first shipped adapter (v1) trained on the first five; v2 added prose, quotations, docstrings,
+# source code and a per-sentence mix of all of them, because v1 learned "unfamiliar text is news"
+# and copied held-out haystack sentences into memory (docs/embedded-agent.md).
+V1_TRAIN_HAYSTACKS = ("jargon", "gcide", "noise", "nearmiss", "bios")
+TRAIN_HAYSTACKS = (*V1_TRAIN_HAYSTACKS, "foldoc", "fortunes", "pydoc", "code", "mixed")
 HELDOUT_HAYSTACKS = ("devil", "ruler_noise")
 DICT_FILES = {
     "jargon": Path("/usr/share/dictd/jargon.dict.dz"),
     "gcide": Path("/usr/share/dictd/gcide.dict.dz"),
+    "foldoc": Path("/usr/share/dictd/foldoc.dict.dz"),
     "devil": DEFAULT_ESSAY,
 }
-DICT_PACKAGES = {"jargon": "dict-jargon", "gcide": "dict-gcide", "devil": "dict-devil"}
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+DICT_PACKAGES = {
+    "jargon": "dict-jargon",
+    "gcide": "dict-gcide",
+    "foldoc": "dict-foldoc",
+    "devil": "dict-devil",
+    "fortunes": "fortunes",
+}
+_MIXED_FROM = ("jargon", "gcide", "foldoc", "fortunes", "pydoc", "code", "noise", "nearmiss")
 
 
-def available_haystacks(split: str) -> tuple[str, ...]:
-    """The split's haystack kinds whose source text is installed."""
-    kinds = TRAIN_HAYSTACKS if split == "train" else HELDOUT_HAYSTACKS
-    return tuple(k for k in kinds if k not in DICT_FILES or DICT_FILES[k].is_file())
+def haystack_installed(kind: str) -> bool:
+    """Whether a haystack's source text is on this machine (Debian packages; the rest is built in)."""
+    if kind in DICT_FILES:
+        return DICT_FILES[kind].is_file()
+    if kind == "fortunes":
+        return FORTUNES_DIR.is_dir()
+    return True
 
 
-@lru_cache(maxsize=4)
+def available_haystacks(split: str, kinds: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The split's haystack kinds (or the given ones) whose source text is installed."""
+    if kinds is None:
+        kinds = TRAIN_HAYSTACKS if split == "train" else HELDOUT_HAYSTACKS
+    return tuple(k for k in kinds if haystack_installed(k))
+
+
+def _clean(sentences: Sequence[str]) -> tuple[str, ...]:
+    return tuple(
+        s for s in sentences if 20 <= len(s) <= 300 and not any(c in s for c in "{}<>[]|\\")
+    )
+
+
+@lru_cache(maxsize=8)
 def dictionary_sentences(kind: str) -> tuple[str, ...]:
     """Sentences of an installed dictd text (markup-light lines only)."""
     path = DICT_FILES[kind]
@@ -218,12 +247,74 @@ def dictionary_sentences(kind: str) -> tuple[str, ...]:
         )
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
         raw = f.read(8 << 20)  # the first 8 MiB is plenty of haystack and keeps loading fast
-    kept = [
-        s
-        for s in split_sentences(raw)
-        if 20 <= len(s) <= 300 and not any(c in s for c in "{}<>[]|\\")
-    ]
-    return tuple(kept)
+    return _clean(split_sentences(raw))
+
+
+@lru_cache(maxsize=1)
+def fortune_sentences() -> tuple[str, ...]:
+    """Sentences of the Debian `fortunes` quotations (files sorted by name, attributions dropped)."""
+    if not FORTUNES_DIR.is_dir():
+        raise InputError(
+            f"haystack 'fortunes' needs {FORTUNES_DIR}: apt-get install -y --no-install-recommends "
+            "fortunes"
+        )
+    out: list[str] = []
+    for path in sorted(FORTUNES_DIR.iterdir()):
+        if path.suffix or not path.is_file():
+            continue  # skip the .dat indexes and .u8 links
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for entry in text.split("\n%\n"):
+            body = "\n".join(ln for ln in entry.splitlines() if not ln.strip().startswith("--"))
+            out += split_sentences(body)
+    return _clean(out)
+
+
+def _stdlib_files() -> list[Path]:
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    skip = ("site-packages", "test", "idlelib", "lib2to3", "tkinter", "turtledemo")
+    return sorted(
+        p for p in root.rglob("*.py") if not any(part in skip for part in p.relative_to(root).parts)
+    )
+
+
+@lru_cache(maxsize=1)
+def python_text() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(docstring sentences, source-code lines) of the Python standard library on this machine.
+
+    Always installed, so training has prose and code haystacks with no system package; read with
+    `ast`, never imported. The text depends on the Python version (recorded in each recipe).
+    """
+    import ast
+
+    docs: list[str] = []
+    code: list[str] = []
+    for path in _stdlib_files():
+        try:
+            source = path.read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        documented = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+        for node in ast.walk(tree):
+            if isinstance(node, documented) and (doc := ast.get_docstring(node, clean=True)):
+                docs += split_sentences(doc)
+        code += [
+            ln.strip()
+            for ln in source.splitlines()
+            if 24 <= len(ln.strip()) <= 120 and not ln.lstrip().startswith("#")
+        ]
+    return _clean(docs), tuple(code)
+
+
+def _source_sentences(kind: str) -> tuple[str, ...]:
+    if kind in DICT_FILES:
+        return dictionary_sentences(kind)
+    if kind == "fortunes":
+        return fortune_sentences()
+    docs, code = python_text()
+    return docs if kind == "pydoc" else code
 
 
 _NOISE_SUBJECTS = ("The river", "The old road", "A small bird", "The wind", "The market",
@@ -283,6 +374,7 @@ class EpisodeSpec:
     chunk: int = 512
     min_chunks: int = 1
     max_chunks: int = 8
+    haystacks: tuple[str, ...] | None = None  # None: every installed haystack of the split
 
 
 @dataclass
@@ -361,9 +453,7 @@ def _needles(
         other_value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
         others = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(0, 3))]
         distract = [f"{others[0]} = {other_value}."] if others else []
-        distract += [
-            _fill(rng.choice(vt_shapes), a=a, b=b) for a, b in pairwise(others)
-        ]
+        distract += [_fill(rng.choice(vt_shapes), a=a, b=b) for a, b in pairwise(others)]
         question = preamble + _fill(rng.choice(_VT_QUESTIONS), value=value)
         return question, lines, distract, names, [value]
     if task == "bio":
@@ -406,8 +496,8 @@ def _needles(
 
 
 def _filler(kind: str, rng: random.Random, split: str) -> Callable[[], str]:
-    if kind in DICT_FILES:
-        sentences = dictionary_sentences(kind)
+    if kind in DICT_FILES or kind in ("fortunes", "pydoc", "code"):
+        sentences = _source_sentences(kind)
         pos = [rng.randrange(len(sentences))]
 
         def next_sentence() -> str:
@@ -415,6 +505,18 @@ def _filler(kind: str, rng: random.Random, split: str) -> Callable[[], str]:
             return sentences[pos[0]]
 
         return next_sentence
+    if kind == "mixed":  # runs of 1-6 sentences from one source, then another: heterogeneous chunks
+        fillers = {k: _filler(k, rng, split) for k in available_haystacks(split, _MIXED_FROM)}
+        current, left = next(iter(fillers)), 0
+
+        def mixed() -> str:
+            nonlocal current, left
+            if left <= 0:
+                current, left = rng.choice(list(fillers)), rng.randint(1, 6)
+            left -= 1
+            return fillers[current]()
+
+        return mixed
     if kind == "noise":
         return lambda: _noise_sentence(rng)
     if kind == "ruler_noise":
@@ -449,7 +551,7 @@ def generate_episode(
         raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     rng = random.Random(f"episode|{split}|{seed}|{index}")
     task = task or rng.choices(list(TASK_WEIGHTS), weights=list(TASK_WEIGHTS.values()))[0]
-    kinds = available_haystacks(split)
+    kinds = available_haystacks(split, spec.haystacks)
     if not kinds:
         raise InputError(f"no haystack source for split {split!r} is installed")
     haystack = haystack or rng.choice(kinds)
@@ -475,7 +577,7 @@ def generate_episode(
         slots = sorted(rng.choices(gaps, k=len(relevant)))
     placed = [(slot, i) for i, slot in enumerate(slots)]
     placed += [(rng.randrange(len(units) + 1), len(relevant) + j) for j in range(len(distract))]
-    sep = "\n" if haystack in ("noise", "ruler_noise", "nearmiss") else " "
+    sep = "\n" if haystack in ("noise", "ruler_noise", "nearmiss", "code", "mixed") else " "
     for slot, i in sorted(placed, key=lambda p: (p[0], p[1]), reverse=True):
         units.insert(slot, needles[i])
     document = sep.join(units)

@@ -131,6 +131,9 @@ class SFTConfig(_Section):
     warm_chunks: tuple[int, ...] = Field((128, 256), description="chunk sizes before warm_steps")
     warm_steps: int = Field(0, ge=0, description="curriculum: optimizer steps on warm_chunks")
     max_chunks: int = Field(8, ge=1, description="most chunks per generated episode")
+    haystacks: tuple[str, ...] | None = Field(
+        None, description="train haystack kinds drawn (data/episodes.py); None: all of them"
+    )
     mix: dict[str, float] = Field(
         {"find": 0.5, "keep": 0.3, "final": 0.2}, description="conversation kinds drawn"
     )
@@ -143,6 +146,12 @@ class SFTConfig(_Section):
     def _check(self) -> SFTConfig:
         if set(self.mix) - {"find", "keep", "final"} or sum(self.mix.values()) <= 0:
             raise ValueError("sft.mix takes weights for find, keep and final (sum > 0)")
+        from memagent.data.episodes import TRAIN_HAYSTACKS
+
+        if unknown := set(self.haystacks or ()) - set(TRAIN_HAYSTACKS):
+            raise ValueError(
+                f"sft.haystacks: unknown {sorted(unknown)}; choose from {', '.join(TRAIN_HAYSTACKS)}"
+            )
         return self
 
 

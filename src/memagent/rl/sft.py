@@ -14,8 +14,10 @@ splits), loss.png, and final/adapter_model.safetensors.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
+import platform
 import random
 import shutil
 import time
@@ -68,9 +70,8 @@ def example_for(
     sft = cfg.sft
     chunk = chunk_for_step(cfg, step, rng)
     index = step * sft.grad_accum + slot
-    episode = generate_episode(
-        split, cfg.seed, index, tokenizer, EpisodeSpec(chunk=chunk, max_chunks=sft.max_chunks)
-    )
+    spec = EpisodeSpec(chunk=chunk, max_chunks=sft.max_chunks, haystacks=sft.haystacks)
+    episode = generate_episode(split, cfg.seed, index, tokenizer, spec)
     convs = episode.conversations()
     by_kind = {k: [i for i, c in enumerate(convs) if c[0] == k] for k in KINDS}
     weights = [sft.mix[k] if by_kind[k] else 0.0 for k in KINDS]
@@ -131,7 +132,11 @@ def probe_cases(cfg: TrainConfig, tokenizer: Any, split: str) -> list[Example]:
             cfg.seed + 7919,
             index,
             tokenizer,
-            EpisodeSpec(chunk=cfg.sft.chunks[-1], max_chunks=4),
+            EpisodeSpec(
+                chunk=cfg.sft.chunks[-1],
+                max_chunks=4,
+                haystacks=cfg.sft.haystacks if split == "train" else None,
+            ),
         )
         rng = random.Random(f"probe|{index}")
         convs = episode.conversations()
@@ -219,12 +224,14 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     from memagent.llm.hf_tokenizer import load_tokenizer
     from memagent.llm.registry import resolve_model
 
-    _require_haystacks()
+    _require_haystacks(cfg.sft.haystacks)
     torch.manual_seed(cfg.seed)
     base_dir = resolve_model(cfg.model, base=True)  # train from the untrained weights
     tokenizer = load_tokenizer(str(base_dir))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     model = lora_model(cfg, model)
+    if cfg.adapter is not None:
+        _load_start_adapter(model, Path(cfg.adapter))  # continue from an earlier stage's adapter
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.sft.lr, weight_decay=0.0)
@@ -302,7 +309,14 @@ def train_sft(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     bar.close()
     final = out / "final"
     model.save_pretrained(out / "final-fp32")
-    export_adapter(out / "final-fp32", final, {"config": json.loads(cfg.model_dump_json())})
+    recipe: dict[str, Any] = {
+        "config": json.loads(cfg.model_dump_json()),
+        "python": platform.python_version(),  # pydoc/code haystacks are this Python's stdlib
+    }
+    if cfg.adapter is not None:
+        start = Path(cfg.adapter) / "adapter_model.safetensors"
+        recipe["start_adapter_sha256"] = hashlib.sha256(start.read_bytes()).hexdigest()
+    export_adapter(out / "final-fp32", final, recipe)
     plot_sft(metrics_path, out / "loss.png")
     return {"steps": cfg.steps, "final": str(final)}
 
@@ -313,8 +327,6 @@ def export_adapter(src: Path, dst: Path, recipe: dict[str, Any]) -> Path:
     float16 halves the file (a rank-32 adapter on every linear layer of SmolLM2-135M: 19.5 MB);
     the merged model is computed in float32 from it.
     """
-    import hashlib
-
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -334,17 +346,45 @@ def export_adapter(src: Path, dst: Path, recipe: dict[str, Any]) -> Path:
     return dst
 
 
-def _require_haystacks() -> None:
-    """The recipe draws from every train haystack: a missing one would silently change the data."""
-    from memagent.data.episodes import DICT_FILES, DICT_PACKAGES, TRAIN_HAYSTACKS
+def _require_haystacks(kinds: tuple[str, ...] | None) -> None:
+    """The recipe draws from every listed haystack: a missing one would silently change the data."""
+    from memagent.data.episodes import (
+        DICT_FILES,
+        DICT_PACKAGES,
+        TRAIN_HAYSTACKS,
+        haystack_installed,
+    )
 
-    missing = [k for k in TRAIN_HAYSTACKS if k in DICT_FILES and not DICT_FILES[k].is_file()]
+    missing = [k for k in kinds or TRAIN_HAYSTACKS if not haystack_installed(k)]
     if missing:
         packages = " ".join(DICT_PACKAGES[k] for k in missing)
+        where = ", ".join(str(DICT_FILES.get(k, k)) for k in missing)
         raise InputError(
-            f"training haystacks {', '.join(missing)} are not installed ({', '.join(str(DICT_FILES[k]) for k in missing)}); "
+            f"training haystacks {', '.join(missing)} are not installed ({where}); "
             f"apt-get install -y --no-install-recommends {packages}"
         )
+
+
+def _load_start_adapter(model: Any, adapter: Path) -> None:
+    """Load an exported adapter's weights into the fresh LoRA (same rank and targets)."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights_file = adapter / "adapter_model.safetensors"
+    try:
+        weights = {k: v.float() for k, v in load_file(str(weights_file)).items()}
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(f"start adapter {weights_file} is unreadable: {exc}") from exc
+    expected = {k: tuple(v.shape) for k, v in get_peft_model_state_dict(model).items()}
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if got != expected:
+        differ = sorted(set(got) ^ set(expected)) or sorted(k for k in got if got[k] != expected[k])
+        k = differ[0]
+        raise InputError(
+            f"start adapter {adapter} does not fit sft.lora_rank/lora_targets: {k} is "
+            f"{got.get(k, 'missing')} in the file, {expected.get(k, 'absent')} in the model"
+        )
+    set_peft_model_state_dict(model, weights)
 
 
 def _bar(enabled: bool, total: int, initial: int) -> Any:
