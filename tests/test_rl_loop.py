@@ -201,3 +201,40 @@ def test_rl_runs_on_the_episode_mix_from_an_sft_adapter_with_the_profile(tokeniz
     assert all(q.id.startswith("heldout-") for q in trainer.held_out)
     summary = trainer.run(progress=False)
     assert summary["steps"] == 1
+
+
+def test_rl_can_train_the_adapter_itself_and_resume(tokenizer, tmp_path: Path, monkeypatch) -> None:
+    """train_adapter: RL updates the LoRA only (base weights untouched), checkpoints hold the
+    adapter, a rerun resumes from it, and final/ is a float16 adapter with its recipe."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from memagent.rl.trainer import Trainer
+
+    monkeypatch.setenv("MEMAGENT_CACHE", str(tmp_path / "cache"))
+    model_dir = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    adapter = tmp_path / "adapter"
+    torch.manual_seed(0)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir)),
+                   LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+                   ).save_pretrained(str(adapter))  # fmt: skip
+    out = tmp_path / "run"
+    cfg = _tiny_config(model_dir, out, steps=1)
+    cfg.update(adapter=str(adapter), train_adapter=True)
+    Trainer(build_config(cfg)).run(progress=False)
+    step1 = out / "checkpoints" / "step-000001"
+    assert (step1 / "adapter_model.safetensors").is_file() and not (step1 / "model.safetensors").exists()
+    cfg["steps"] = 2
+    second = Trainer(build_config(cfg))
+    assert second.resume_from == step1 and second.state["step"] == 1
+    second.run(progress=False)
+    start = load_file(str(adapter / "adapter_model.safetensors"))
+    final = load_file(str(out / "final" / "adapter_model.safetensors"))
+    assert final.keys() == start.keys()
+    assert all(t.dtype == torch.float16 for t in final.values())
+    assert any(not torch.allclose(start[k], final[k].float(), atol=1e-4) for k in start)
+    assert json.loads((out / "final" / "recipe.json").read_text())["config"]["train_adapter"]
+    with pytest.raises(ValueError, match="train_adapter"):
+        build_config({**_tiny_config(model_dir, out, 1), "train_adapter": True})

@@ -164,6 +164,11 @@ class TrainConfig(_Section):
     adapter: Path | None = Field(
         None, description="LoRA adapter merged into the start model (RL from an SFT warm start)"
     )
+    train_adapter: bool = Field(
+        False,
+        description="rl: train the `adapter:` LoRA itself (unmerged) instead of every weight, so the "
+        "result ships as a small adapter",
+    )
     output_dir: Path = Path("runs/rl")
     steps: int = Field(100, ge=1)
     save_every: int = Field(10, ge=1)
@@ -186,6 +191,8 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.train_adapter and self.adapter is None:
+            raise ValueError("train_adapter: true needs adapter: (the LoRA to continue training)")
         per_step = self.rollout.group_size * self.rollout.questions_per_step
         if self.optim.mini_batches > per_step:
             raise ValueError(

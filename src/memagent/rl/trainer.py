@@ -134,10 +134,19 @@ class Trainer:
         self.resume_from = checkpoint.latest(self.out)
         base = resolve_model(cfg.model, cfg.adapter, base=True)  # never the shipped default
         torch.manual_seed(cfg.seed)
-        self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
-            self.resume_from or base, device=str(self.acc.device), dtype="float32",
-            max_batch=cfg.rollout.max_batch,
-        )  # fmt: skip
+        if cfg.train_adapter:  # the untouched base weights plus the trainable start adapter
+            weights = resolve_model(cfg.model, base=True)
+            self.llm = TransformersLLM.load(
+                weights, device=str(self.acc.device), dtype="float32",
+                max_batch=cfg.rollout.max_batch,
+            )  # fmt: skip
+            self.llm.model = _trainable_adapter(self.llm.model, self.resume_from or cfg.adapter)
+            self._invalidate_rollout_caches()
+        else:
+            self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
+                self.resume_from or base, device=str(self.acc.device), dtype="float32",
+                max_batch=cfg.rollout.max_batch,
+            )  # fmt: skip
         if cfg.gradient_checkpointing:
             self.llm.model.gradient_checkpointing_enable()
         ref = None
@@ -261,8 +270,14 @@ class Trainer:
         }
         if self.acc.is_main_process:
             final = self.out / "final"
-            self.learner.policy.save_pretrained(str(final), safe_serialization=True)
-            self.llm.tokenizer.hf.save_pretrained(str(final))
+            if self.cfg.train_adapter:  # final/ is a shippable float16 adapter with its recipe
+                from memagent.rl.sft import export_adapter
+
+                self.learner.policy.save_pretrained(str(self.out / "final-fp32"))
+                export_adapter(self.out / "final-fp32", final, {"config": summary["config"]})
+            else:
+                self.learner.policy.save_pretrained(str(final), safe_serialization=True)
+                self.llm.tokenizer.hf.save_pretrained(str(final))
             (self.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
             self._plot(summary)
         self.acc.wait_for_everyone()
@@ -273,6 +288,19 @@ class _NoBar:
     def update(self, n: int) -> None: ...
     def set_postfix(self, **kw: Any) -> None: ...
     def close(self) -> None: ...
+
+
+def _trainable_adapter(model: Any, adapter: str | Path | None) -> Any:
+    """Wrap the base model with a LoRA adapter directory (a start adapter or a checkpoint's)."""
+    from peft import PeftModel
+
+    from memagent.errors import InputError
+
+    try:
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"adapter {adapter} cannot be trained on this model: {first}") from exc
 
 
 def _progress(enabled: bool, total: int, initial: int) -> Any:
