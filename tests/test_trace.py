@@ -1,11 +1,14 @@
+import io
 import json
+import sys
 
 import pytest
 
 from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import InputError
-from memagent.trace import open_trace, read_trace, run_identity
+from memagent.sources import DocumentSource
+from memagent.trace import TraceWarning, open_trace, read_trace, run_identity
 from scripted import ScriptedLLM
 from test_agent import needle_doc
 
@@ -13,17 +16,33 @@ CFG = AgentConfig(budgets=Budgets(chunk=64, memory=48, output=32))
 Q = "What is the magic number?"
 
 
-def traced_ask(tokenizer, doc, path, resume, fail_after=None):
+def traced_ask(tokenizer, doc, path, resume, fail_after=None, name="scripted", doc_path=None):
+    """An ask traced as the CLI traces it: the document is a file (or '-', stdin) read as a
+    stream, fingerprinted up front when it can be, and checked on resume."""
     llm = ScriptedLLM(tokenizer, fail_after=fail_after)
+    llm.name = name
     agent = MemAgent(llm, CFG)
-    identity = run_identity(Q, CFG, agent.budgets, llm.name)
-    writer, state, final = open_trace(path, identity, resume)
+    if doc_path is None:
+        doc_path = path.with_name(path.stem + "-doc.txt")
+    if doc_path != "-":
+        doc_path.write_text(doc, encoding="utf-8")
+    source = DocumentSource([str(doc_path)])
+    identity = run_identity(Q, CFG, agent.budgets, llm.name, source.fingerprint_files())
+    writer, state, final = open_trace(
+        path, identity, resume, source.fingerprint, source.read_fingerprint
+    )
     if final is not None:
         return final["answer"], llm
     try:
-        return agent.ask(doc, Q, resume=state, on_step=writer).answer, llm
+        return agent.ask(source, Q, resume=state, on_step=writer).answer, llm
     finally:
         writer.close()
+
+
+def rewrite(path, edit):
+    """Apply `edit` to every record of the trace at `path`."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(edit(r)) + "\n" for r in records))
 
 
 def test_killed_run_resumes_at_next_chunk_with_same_answer(tokenizer, tmp_path):
@@ -54,11 +73,121 @@ def test_resume_refuses_a_different_run(tokenizer, tmp_path):
         traced_ask(tokenizer, doc, path, False, fail_after=2)
     with pytest.raises(InputError, match="already exists"):
         traced_ask(tokenizer, doc, path, False)
-    with pytest.raises(InputError, match="chunk 0 differs"):
-        traced_ask(tokenizer, "Another document entirely. " * 50, path, True)
+    other = "Another document entirely. " * 50
+    with pytest.raises(InputError, match="different document"):
+        traced_ask(tokenizer, other, path, True)
+    saved = path.read_text()
+    rewrite(path, lambda r: {**r, "document": None} if r["type"] == "header" else r)  # as stdin
+    with pytest.raises(InputError, match="chunk 0 differs"):  # then the chunk hashes catch it
+        traced_ask(tokenizer, other, path, True)
+    path.write_text(saved)
     header = json.loads(path.read_text().splitlines()[0])
     header["question"] = "other?"
     lines = path.read_text().splitlines()
     path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     with pytest.raises(InputError, match="different question"):
         traced_ask(tokenizer, doc, path, True)
+
+
+def test_a_finished_trace_of_another_document_is_refused(tokenizer, tmp_path):
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    assert traced_ask(tokenizer, doc, path, False)[0] == "4821937"
+    final = read_trace(path)[2]
+    assert final["document"] == {"sha256": final["document"]["sha256"], "bytes": len(doc)}
+    assert json.loads(path.read_text().splitlines()[0])["document"] == final["document"]
+    same = traced_ask(tokenizer, doc, path, True, doc_path=tmp_path / "copy.txt")
+    assert same[0] == "4821937" and same[1].calls == 0  # same bytes elsewhere: taken from the trace
+    one_digit = doc.replace("4821937", "4821938")  # same size, one number changed
+    for other in (one_digit, "Another document entirely. " * 50):
+        with pytest.raises(InputError, match=r"different document \(\d+ bytes, sha256 \w+; this one"):
+            traced_ask(tokenizer, other, path, True, doc_path=tmp_path / "other.txt")
+
+
+def test_an_unfinished_trace_checks_the_whole_document_up_front(tokenizer, tmp_path):
+    doc = needle_doc("4821937", at=50, lines=60)
+    path = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        traced_ask(tokenizer, doc, path, False, fail_after=2)
+    changed = doc.replace("4821937", "4821938")  # after the chunks already read
+    with pytest.raises(InputError, match="different document"):
+        traced_ask(tokenizer, changed, path, True, doc_path=tmp_path / "o.txt")
+    assert traced_ask(tokenizer, doc, path, True)[0] == "4821937"
+
+
+def test_stdin_is_fingerprinted_as_read(tokenizer, tmp_path, monkeypatch):
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    stdin = tmp_path / "stdin.txt"
+
+    def feed(text):
+        stdin.write_text(text, encoding="utf-8")
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+
+    feed(doc)
+    assert traced_ask(tokenizer, doc, path, False, doc_path="-")[0] == "4821937"
+    assert json.loads(path.read_text().splitlines()[0])["document"] is None  # unknown up front
+    assert read_trace(path)[2]["document"]["bytes"] == len(doc)  # known once read
+    feed(doc)
+    assert traced_ask(tokenizer, doc, path, True, doc_path="-")[0] == "4821937"
+    assert traced_ask(tokenizer, doc, path, True, doc_path=stdin)[0] == "4821937"  # file, same bytes
+    feed(doc + "\nmore")
+    with pytest.raises(InputError, match="different document"):
+        traced_ask(tokenizer, doc, path, True, doc_path="-")
+
+
+def test_a_document_that_changes_while_read_gets_no_answer(tokenizer, tmp_path):
+    doc_path = tmp_path / "d.txt"
+    doc_path.write_text(needle_doc("4821937"))
+    path = tmp_path / "t.jsonl"
+    llm = ScriptedLLM(tokenizer)
+    agent = MemAgent(llm, CFG)
+    source = DocumentSource([str(doc_path)])
+    promised = source.fingerprint_files()
+    doc_path.write_text(needle_doc("4821938"))  # rewritten after it was fingerprinted
+    writer, _, _ = open_trace(
+        path, run_identity(Q, CFG, agent.budgets, llm.name, promised), False, source.fingerprint
+    )
+    with pytest.raises(InputError, match="different document"):
+        agent.ask(source, Q, on_step=writer)
+    writer.close()
+    _, steps, final = read_trace(path)
+    kinds = [json.loads(line).get("kind") for line in path.read_text().splitlines()]
+    assert final is None and steps and "final" not in kinds  # not even the final step
+
+
+def test_resume_names_what_differs_and_unifies_loopback_aliases(tokenizer, tmp_path):
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    url = "openai:m@http://127.0.0.1:8000/v1"
+    with pytest.raises(KeyboardInterrupt):
+        traced_ask(tokenizer, doc, path, False, fail_after=2, name=url)
+    for alias in ("openai:m@http://localhost:8000/v1", "openai:m@http://u:KEY@[::1]:8000/v1/"):
+        with pytest.raises(KeyboardInterrupt):  # accepted: the run went on to the model
+            traced_ask(tokenizer, doc, path, True, fail_after=0, name=alias)
+    with pytest.raises(InputError, match=r"different model \(trace: 'openai:m@http://127.0.0.1:8000/v1'; this run: 'openai:m@http://127.0.0.1:8001/v1'\)"):
+        traced_ask(tokenizer, doc, path, True, name="openai:m@http://127.0.0.1:8001/v1")
+    rewrite(path, lambda r: {**r, "budgets": {**r["budgets"], "chunk": 99}} if r["type"] == "header" else r)
+    with pytest.raises(InputError, match=r"different budgets \(trace vs this run: chunk 99 vs 64\)"):
+        traced_ask(tokenizer, doc, path, True, name=url)
+
+
+def test_trace_versions(tokenizer, tmp_path):
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        traced_ask(tokenizer, doc, path, False, fail_after=2)
+    rewrite(path, lambda r: {**r, "version": 3} if r["type"] == "header" else r)
+    with pytest.raises(InputError, match="version 3, which this memagent cannot read"):
+        traced_ask(tokenizer, doc, path, True)
+
+    def version_1(record):  # what memagent wrote before document fingerprints
+        record = {k: v for k, v in record.items() if k != "document"}
+        return {**record, "version": 1} if record["type"] == "header" else record
+
+    rewrite(path, version_1)
+    with pytest.warns(TraceWarning, match="predates document fingerprints"):
+        assert traced_ask(tokenizer, doc, path, True)[0] == "4821937"  # unfinished: resumed
+    rewrite(path, version_1)
+    with pytest.raises(InputError, match="no fingerprint of its document \\(written by an older"):
+        traced_ask(tokenizer, doc, path, True)  # finished: its answer cannot be checked

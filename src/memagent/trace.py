@@ -1,9 +1,19 @@
 """JSONL trace of a run, doubling as its checkpoint.
 
 Line 1 is a header naming what the run depends on (question, budgets, sampling, templates,
-model); then one line per step, flushed and fsynced as it happens; a final line holds the answer.
-Restarting with the same trace skips the chunks already read (after checking they are the same
-text) and continues from the last memory, so a killed run loses at most the step in flight.
+model, and the document's fingerprint: SHA-256 and size of its bytes); then one line per step,
+flushed and fsynced as it happens; a final line holds the answer and the fingerprint of the bytes
+the run actually read. Restarting with the same trace skips the chunks already read (after checking
+they are the same text) and continues from the last memory, so a killed run loses at most the step
+in flight.
+
+Resuming checks everything the header names, finished trace or not, and refuses with one line
+naming what differs. Model names are compared without credentials and with loopback aliases
+unified (`localhost` = `127.0.0.1`). A document read from stdin has no fingerprint up front: a
+finished trace is then checked by reading stdin to its end, an unfinished one when reading ends.
+Version-1 traces (no fingerprint) resume with a warning while unfinished (their chunk hashes still
+prove the part already read) and are refused once finished (their answer cannot be tied to the
+document).
 """
 
 from __future__ import annotations
@@ -11,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
@@ -18,13 +30,26 @@ from typing import IO, Any
 from memagent.agent import Job, ResumeState, Step
 from memagent.config import AgentConfig, ResolvedBudgets
 from memagent.errors import InputError
+from memagent.sources import Fingerprint
+from memagent.urls import canonical_urls, redact_urls
 
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DocumentReader = Callable[[], Fingerprint | None]
+
+
+class TraceWarning(UserWarning):
+    pass
 
 
 def run_identity(
-    question: str, config: AgentConfig, budgets: ResolvedBudgets, model: str
+    question: str,
+    config: AgentConfig,
+    budgets: ResolvedBudgets,
+    model: str,
+    document: Fingerprint | None = None,
 ) -> dict[str, Any]:
+    """What a run depends on. `document` is None when it cannot be known up front (stdin)."""
     templates = config.templates
     digest = hashlib.sha256(
         "\x00".join(
@@ -36,7 +61,8 @@ def run_identity(
         "budgets": asdict(budgets),
         "sampling": asdict(config.sampling),
         "templates": digest,
-        "model": model,
+        "model": redact_urls(model),
+        "document": document.to_json() if document is not None else None,
     }
 
 
@@ -66,10 +92,24 @@ def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str,
 
 
 class TraceWriter:
-    """Appends records durably. Use as the job's on_step callback."""
+    """Appends records durably. Use as the job's on_step callback.
 
-    def __init__(self, path: Path, identity: dict[str, Any], truncate_to: int | None = None):
+    document: gives the fingerprint of the bytes read, once reading has ended (e.g.
+    `DocumentSource.fingerprint`); it goes into the final record and must equal `expected`, the
+    fingerprint the header (or the resumed trace) promised, or the answer is not written.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        identity: dict[str, Any],
+        truncate_to: int | None = None,
+        document: DocumentReader | None = None,
+        expected: Fingerprint | None = None,
+    ):
         self.path = path
+        self.document = document
+        self.expected = expected
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists() or path.stat().st_size == 0
         self._file: IO[str] = path.open("a", encoding="utf-8")
@@ -84,8 +124,15 @@ class TraceWriter:
         os.fsync(self._file.fileno())
 
     def __call__(self, job: Job, step: Step) -> None:
+        final = job.done and job.extraction is not None
+        read = self.document() if final and self.document is not None else None
+        if read is not None and self.expected is not None and read != self.expected:
+            raise InputError(
+                f"trace {self.path} was written for a different document ({self.expected}; "
+                f"this one: {read}); use a new --trace path"
+            )
         self._write({"type": "step", **step.to_json()})
-        if job.done and job.extraction is not None:
+        if final:
             result = job.result()
             self._write(
                 {
@@ -97,6 +144,7 @@ class TraceWriter:
                         "prompt_tokens": result.usage.prompt_tokens,
                         "completion_tokens": result.usage.completion_tokens,
                     },
+                    "document": read.to_json() if read is not None else None,
                 }
             )
 
@@ -110,16 +158,51 @@ def _valid_prefix_bytes(path: Path) -> int:
     return data.rfind(b"\n") + 1
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _difference(key: str, old: Any, new: Any) -> str | None:
+    """What differs between the trace's value of `key` and this run's, or None if they agree."""
+    if key == "model":
+        if canonical_urls(redact_urls(str(old))) == canonical_urls(redact_urls(new)):
+            return None
+        return f"model (trace: {_short(redact_urls(str(old)))}; this run: {_short(new)})"
+    new = json.loads(json.dumps(new))
+    if new == old:
+        return None
+    if isinstance(old, dict) and isinstance(new, dict):
+        fields = [
+            f"{k} {old.get(k)} vs {new.get(k)}"
+            for k in sorted(old.keys() | new.keys())
+            if old.get(k) != new.get(k)
+        ]
+        return f"{key} (trace vs this run: {', '.join(fields)})"
+    if key == "templates":
+        return "prompts (memory_update / final_answer / system templates)"
+    return f"{key} (trace: {_short(old)}; this run: {_short(new)})"
+
+
 def open_trace(
-    path: Path, identity: dict[str, Any], resume: bool
+    path: Path,
+    identity: dict[str, Any],
+    resume: bool,
+    document: DocumentReader | None = None,
+    read_document: DocumentReader | None = None,
 ) -> tuple[TraceWriter | None, ResumeState | None, dict[str, Any] | None]:
     """Open a trace for writing; with resume, check it matches this run and return where to restart.
 
     Returns (writer, resume state, final record). A trace that is already complete returns no
     writer and its final record, so re-running a finished job costs nothing.
+
+    document: the fingerprint of what the run read, once reading ended (for the final record);
+    read_document: reads the whole document now and fingerprints it, for a finished trace whose
+    identity has no fingerprint up front (stdin, used up by it).
     """
+    current = Fingerprint.from_json(identity.get("document"))
     if not path.exists() or path.stat().st_size == 0:
-        return TraceWriter(path, identity), None, None
+        return TraceWriter(path, identity, document=document, expected=current), None, None
     if not resume:
         raise InputError(
             f"trace {path} already exists: pass --resume to continue it, or a new path"
@@ -127,15 +210,50 @@ def open_trace(
     header, steps, final = read_trace(path)
     if header is None:
         raise InputError(f"{path} has no memagent trace header")
-    header.pop("version", None)
+    version = header.pop("version", None)
+    if version not in READABLE_VERSIONS:
+        raise InputError(
+            f"trace {path} has version {version!r}, which this memagent cannot read "
+            f"(it reads {', '.join(map(str, READABLE_VERSIONS))}); use a new --trace path"
+        )
     for key, value in identity.items():
-        if json.loads(json.dumps(value)) != header.get(key):
+        if key == "document":
+            continue
+        differs = _difference(key, header.get(key), value)
+        if differs is not None:
             raise InputError(
-                f"trace {path} was written for a different {key}; resume needs the same question, "
-                "model, budgets, sampling and prompts (or use a new --trace path)"
+                f"trace {path} was written for a different {differs}; resume needs the same "
+                "document, question, model, budgets, sampling and prompts (or a new --trace path)"
             )
+    expected = Fingerprint.from_json((final or {}).get("document")) or Fingerprint.from_json(
+        header.get("document")
+    )
+    if expected is None and final is not None:
+        older = " (written by an older memagent)" if version == 1 else ""
+        raise InputError(
+            f"trace {path} holds no fingerprint of its document{older}, so its answer cannot be "
+            "checked against this document; use a new --trace path"
+        )
+    if expected is None and version == 1:
+        warnings.warn(
+            f"trace {path} predates document fingerprints: only the chunks it already read are "
+            "checked against this document",
+            TraceWarning,
+            stacklevel=2,
+        )
+    if current is None and final is not None and read_document is not None:
+        current = read_document()
+    if final is not None and current is None:
+        raise InputError(f"trace {path} is finished but the document to check it against is unknown")
+    if expected is not None and current is not None and expected != current:
+        raise InputError(
+            f"trace {path} was written for a different document ({expected}; this one: "
+            f"{current}); use a new --trace path"
+        )
     memory = steps[-1].memory if steps else ""
     if final is not None:
         return None, ResumeState(memory, steps), final
-    writer = TraceWriter(path, identity, truncate_to=_valid_prefix_bytes(path))
+    writer = TraceWriter(
+        path, identity, _valid_prefix_bytes(path), document=document, expected=expected
+    )
     return writer, ResumeState(memory, steps), None

@@ -56,8 +56,12 @@ def run_with_progress(
     writer: TraceWriter | None = None
     state = None
     if trace is not None:
-        identity = run_identity(questions[0], agent.config, agent.budgets, agent.llm.name)
-        writer, state, final = open_trace(trace, identity, resume)
+        identity = run_identity(
+            questions[0], agent.config, agent.budgets, agent.llm.name, source.fingerprint_files()
+        )
+        writer, state, final = open_trace(
+            trace, identity, resume, source.fingerprint, source.read_fingerprint
+        )
         if final is not None:
             console.print(f"trace {trace} is complete; answer taken from it")
             return [_finished_result(agent, questions[0], state.steps if state else [], final)]
