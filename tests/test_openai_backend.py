@@ -50,6 +50,7 @@ class Scripted:
         self.delay = delay
         self.hits = 0
         self.bodies: list[dict[str, Any]] = []
+        self.auth: list[str | None] = []  # the Authorization header of every request
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -83,11 +84,13 @@ class Scripted:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                server.auth.append(self.headers.get("Authorization"))
                 data = [{"id": m, "object": "model"} for m in server.models]
                 self._send(200, {}, {"object": "list", "data": data})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.auth.append(self.headers.get("Authorization"))
                 code, headers, payload = server._next(body)
                 time.sleep(server.delay)
                 if payload == "echo":  # answer with the request's own last message
@@ -248,6 +251,73 @@ def test_unreachable_port_is_backend_unreachable_quickly() -> None:
         with pytest.raises(BackendUnreachable, match=f"127.0.0.1:{port}/v1/chat/completions"):
             llm.generate([ask()], GREEDY)
     assert time.monotonic() - started < 5
+
+
+def null_body(**message: Any) -> dict[str, Any]:
+    body = ok_body()
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, **message}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (null_body(), "content is null"),
+        ({"object": "chat.completion", "choices": []}, "no choices"),
+        (null_body(refusal="I can't help with that."), "refused"),
+        ({"choices": [{"message": {"role": "assistant"}, "finish_reason": "stop"}]}, "missing"),
+    ],
+)
+def test_null_or_refused_completion_is_retried_then_a_backend_error(
+    scripted: Any, payload: Any, reason: str
+) -> None:
+    srv = scripted([(200, {}, payload)])
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=2, backoff=FAST)
+    with pytest.raises(BackendError, match=rf"3 attempts \(empty completion: .*{reason}"):
+        llm.generate([ask()], GREEDY)
+    assert srv.hits == 3
+    srv = scripted([(200, {}, payload), (200, {}, ok_body("second try"))])
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=2, backoff=FAST)
+    assert [c.text for c in llm.generate([ask()], GREEDY)] == ["second try"]
+    assert srv.hits == 2
+
+
+def test_an_empty_string_is_a_real_empty_generation(scripted: Any) -> None:
+    srv = scripted([(200, {}, ok_body(""))])
+    [c] = OpenAICompatLLM(srv.url, model="m", backoff=FAST).generate([ask()], GREEDY)
+    assert c.text == "" and srv.hits == 1  # the loop keeps the memory on it (test_profile)
+
+
+def test_credentials_in_the_url_are_sent_but_never_shown(scripted: Any) -> None:
+    import base64
+
+    srv = scripted([(500, {}, {"error": "down"})])
+    port = srv.url.rsplit(":", 1)[1]
+    llm = OpenAICompatLLM(f"http://user:s3cr%40t@127.0.0.1:{port}", model="m", max_retries=0)
+    with pytest.raises(BackendError) as info:
+        llm.generate([ask()], GREEDY)
+    assert srv.auth == ["Basic " + base64.b64encode(b"user:s3cr@t").decode()]
+    for shown in (llm.name, llm.base_url, str(info.value)):
+        assert "s3cr" not in shown and "user" not in shown and f"127.0.0.1:{port}/v1" in shown
+    with pytest.raises(ValueError, match="ftp://h") as bad:
+        OpenAICompatLLM("ftp://u:s3cr@h")
+    assert "s3cr" not in str(bad.value)
+
+
+def test_url_helpers_strip_credentials_and_unify_loopback() -> None:
+    from memagent.urls import canonical_url, canonical_urls, redact_urls, strip_credentials
+
+    assert strip_credentials("http://u:K@h:1/v1") == "http://h:1/v1"
+    assert strip_credentials("https://h/v1?x=1") == "https://h/v1?x=1"
+    assert redact_urls("memagent eval --base-url 'http://u:K@h/v1' -o x") == (
+        "memagent eval --base-url 'http://h/v1' -o x"
+    )
+    assert canonical_url("http://u:K@LocalHost:8000/v1/") == canonical_url("http://127.0.0.1:8000/v1")
+    assert canonical_url("http://[::1]:8000/v1") == "http://localhost:8000/v1"
+    assert canonical_url("https://h:443/v1") == canonical_url("https://h/v1") != canonical_url("http://h/v1")
+    assert canonical_url("http://127.0.0.1:8001/v1") != canonical_url("http://127.0.0.1:8000/v1")
+    assert canonical_urls("openai:m@http://localhost:9/v1") == "openai:m@http://localhost:9/v1"
+    assert canonical_urls("openai:m@http://127.0.0.1:9/v1") == "openai:m@http://localhost:9/v1"
 
 
 # ---- a real server: transformers serve on the embedded model ------------------------------------

@@ -10,6 +10,13 @@ exponential backoff and full jitter; a `Retry-After` header overrides the comput
 Other 4xx answers are not retried. Every low-level failure leaves this module as a
 `BackendError` subclass whose message names the URL and what to do.
 
+A 200 answer without usable text (`"content": null`, no choices, a refusal, a content filter)
+is an `EmptyCompletion`: retried like a 5xx, then a `BackendError`, never an empty memory or answer.
+An empty string is a real (empty) generation and is returned as one.
+
+Credentials in the URL (`http://user:KEY@host/v1`) are sent as HTTP basic auth, as httpx does, but
+never kept in `base_url`, `name` or any message: those carry the URL without its userinfo.
+
 Servers differ in what they return; we degrade gracefully:
 - `usage` missing -> token counts from `tokenizer` if one was given, else 0 (with a warning);
 - `logprobs` ignored by the server (e.g. `transformers serve`) -> `Completion.logprobs` is None;
@@ -24,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +40,7 @@ import httpx
 
 from memagent.errors import BackendError, BackendUnreachable, ModelNotFound
 from memagent.types import ChatRequest, Completion, SamplingParams, Tokenizer
+from memagent.urls import strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +92,22 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def normalize_base_url(base_url: str) -> str:
-    """'http://host:8000', '.../v1' and '.../v1/' all become 'http://host:8000/v1'."""
+    """'http://host:8000', '.../v1' and '.../v1/' all become 'http://host:8000/v1'.
+
+    Userinfo (`user:key@`) is kept here; `strip_credentials` removes it for display."""
     url = base_url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        shown = strip_credentials(base_url)
+        raise ValueError(f"base_url must start with http:// or https://, got {shown!r}")
     return url if url.endswith("/v1") else url + "/v1"
+
+
+def _userinfo_auth(url: str) -> httpx.BasicAuth | None:
+    """Basic auth from a URL's `user:password@`, as httpx would derive it from the URL itself."""
+    parsed = httpx.URL(url)
+    if not (parsed.username or parsed.password):
+        return None
+    return httpx.BasicAuth(parsed.username, parsed.password)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -106,27 +125,41 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+class EmptyCompletion(ValueError):
+    """A 200 answer with no usable text: no choice, `content` null or missing, a refusal."""
+
+
 def parse_choice(body: dict[str, Any]) -> dict[str, Any]:
-    """Pull text, finish reason, usage, logprobs and token ids out of a chat.completion body."""
+    """Pull text, finish reason, usage, logprobs and token ids out of a chat.completion body.
+
+    Raises EmptyCompletion when the answer holds no text to use (an empty string is text)."""
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices:
-        raise ValueError("response has no choices")
+        raise EmptyCompletion("the answer has no choices")
     choice = choices[0]
     message = choice.get("message") or {}
+    refusal = message.get("refusal")
+    if refusal or choice.get("finish_reason") == "content_filter":
+        reason = f"refusal: {str(refusal)[:100]}" if refusal else "finish_reason content_filter"
+        raise EmptyCompletion(f"the model refused ({reason})")
+    content = message.get("content")
+    if not isinstance(content, str):
+        what = "missing" if "content" not in message else "null" if content is None else "not text"
+        raise EmptyCompletion(f"the answer's content is {what}")
     usage = body.get("usage") or {}
     logprobs: list[float] | None = None
     ids_from_tokens: list[int] | None = None
-    content = (choice.get("logprobs") or {}).get("content")
-    if isinstance(content, list) and content:
-        logprobs = [float(item["logprob"]) for item in content]
+    items = (choice.get("logprobs") or {}).get("content")
+    if isinstance(items, list) and items:
+        logprobs = [float(item["logprob"]) for item in items]
         # vLLM's return_tokens_as_token_ids renders each token as "token_id:<n>"
-        tokens = [str(item.get("token", "")) for item in content]
+        tokens = [str(item.get("token", "")) for item in items]
         if all(t.startswith("token_id:") for t in tokens):
             ids_from_tokens = [int(t.removeprefix("token_id:")) for t in tokens]
     prompt_ids = body.get("prompt_token_ids") or choice.get("prompt_token_ids")
     completion_ids = choice.get("token_ids") or ids_from_tokens
     return {
-        "text": message.get("content") or "",
+        "text": content,
         "finish_reason": choice.get("finish_reason") or "stop",
         "prompt_tokens": usage.get("prompt_tokens"),
         "completion_tokens": usage.get("completion_tokens"),
@@ -171,7 +204,8 @@ class OpenAICompatLLM:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-        self.base_url = normalize_base_url(base_url)
+        full_url = normalize_base_url(base_url)
+        self.base_url = strip_credentials(full_url)  # shown in names, logs and errors
         self.model = model
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
@@ -180,6 +214,7 @@ class OpenAICompatLLM:
         self.extra_body = dict(extra_body or {})
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
+            auth=_userinfo_auth(full_url),
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=max_concurrency),
@@ -201,7 +236,7 @@ class OpenAICompatLLM:
     # -- model discovery ------------------------------------------------------------------------
     def list_models(self) -> list[str]:
         """Names served at `/v1/models` (retried); BackendError if the server has no listing."""
-        response = self._with_retries("GET", "/models", None, threading.Event())
+        response, _ = self._with_retries("GET", "/models", None, threading.Event())
         if response.status_code != 200:
             raise BackendError(
                 f"{self.base_url}/models answered HTTP {response.status_code}: "
@@ -286,17 +321,18 @@ class OpenAICompatLLM:
         self, request: ChatRequest, body: dict[str, Any], abort: threading.Event
     ) -> Completion:
         started = time.perf_counter()
-        response = self._with_retries("POST", "/chat/completions", body, abort)
-        seconds = time.perf_counter() - started
-        if response.status_code != 200:
-            self._raise_for_status(response)
         try:
-            parsed = parse_choice(response.json())
+            response, parsed = self._with_retries(
+                "POST", "/chat/completions", body, abort, read=lambda r: parse_choice(r.json())
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BackendError(
                 f"{self.base_url}/chat/completions returned an unreadable answer ({exc}); "
                 "is this an OpenAI-compatible server?"
             ) from exc
+        seconds = time.perf_counter() - started
+        if response.status_code != 200:
+            self._raise_for_status(response)
         prompt_tokens, completion_tokens = self._usage(request, parsed)
         return Completion(
             text=parsed["text"],
@@ -343,9 +379,15 @@ class OpenAICompatLLM:
 
     # -- one request with retries ---------------------------------------------------------------
     def _with_retries(
-        self, method: str, path: str, body: dict[str, Any] | None, abort: threading.Event
-    ) -> httpx.Response:
-        """The first non-retryable response; raises after `max_retries` retries are spent."""
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        abort: threading.Event,
+        read: Callable[[httpx.Response], Any] | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        """The first non-retryable response, and `read(response)` for a 200 one (an
+        EmptyCompletion from `read` is retried); raises after `max_retries` retries are spent."""
         url = self.base_url + path
         last: _Retryable | None = None
         for attempt in range(self.max_retries + 1):
@@ -355,7 +397,13 @@ class OpenAICompatLLM:
                 assert last is not None
                 time.sleep(self.backoff.delay(attempt - 1, last.retry_after))
             try:
-                return self._attempt(method, url, body)
+                response = self._attempt(method, url, body)
+                if read is None or response.status_code != 200:
+                    return response, None
+                try:
+                    return response, read(response)
+                except EmptyCompletion as exc:
+                    raise _Retryable(f"empty completion: {exc}") from exc
             except _Retryable as exc:
                 last = exc
                 log.info("%s %s attempt %d failed: %s", method, url, attempt + 1, exc)
@@ -389,4 +437,11 @@ def _names(names: Sequence[str], limit: int = 20) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-__all__ = ["Backoff", "OpenAICompatLLM", "normalize_base_url", "parse_choice", "parse_retry_after"]
+__all__ = [
+    "Backoff",
+    "EmptyCompletion",
+    "OpenAICompatLLM",
+    "normalize_base_url",
+    "parse_choice",
+    "parse_retry_after",
+]
