@@ -38,3 +38,7 @@ def embedded_llm(embedded_model_dir: Path):
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # `ask` and `eval` read a server and key from these (as OpenAI clients do): a developer's own
+    # settings must not send the suite's runs to their server.
+    for var in ("MEMAGENT_BASE_URL", "OPENAI_BASE_URL", "MEMAGENT_API_KEY", "OPENAI_API_KEY"):
+        os.environ.pop(var, None)

@@ -13,7 +13,9 @@ import typer
 
 from memagent.cli.options import (
     AdapterOpt,
+    ApiKeyOpt,
     BaseOpt,
+    BaseUrlOpt,
     ChunkOpt,
     DtypeOpt,
     MemoryOpt,
@@ -33,10 +35,6 @@ ModelOpt = Annotated[
         "-m",
         help="Model directory or .gguf file (served model name with --base-url). Default: the embedded SmolLM2-135M-Instruct.",
     ),
-]
-BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
 ]
 TokenizerOpt = Annotated[
     str | None,
@@ -64,10 +62,7 @@ def ask_command(
     ],
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option("--api-key", envvar="MEMAGENT_API_KEY", help="Bearer token for --base-url."),
-    ] = None,
+    api_key: ApiKeyOpt = None,
     tokenizer: TokenizerOpt = None,
     backend: Annotated[str, typer.Option(help="auto | transformers | openai | vllm")] = "auto",
     device: Annotated[
@@ -117,9 +112,15 @@ def ask_command(
     from memagent.types import SamplingParams
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    questions = [q for q in question if q.strip()]
-    if not questions:
+    questions = list(question)
+    blank = [i for i, q in enumerate(questions, 1) if not q.strip()]
+    if not questions or (len(questions) == 1 and blank):
         raise InputError("the question is empty: pass -q 'your question'")
+    if blank:
+        raise InputError(
+            f"question {blank[0]} of {len(questions)} is empty: every -q needs a question "
+            "(answers are printed in the order of the questions)"
+        )
     if (trace or resume) and len(questions) > 1:
         raise InputError(
             "--trace/--resume take one question; run one ask per question to trace each"
@@ -154,6 +155,9 @@ def ask_command(
                 timeout=timeout,
             )
         )
+        resolve = getattr(llm, "resolve_model", None)
+        if resolve is not None:  # a server's model: named before it goes into the trace
+            resolve()
     agent = MemAgent(llm, config)
     err.print(
         f"model {llm.name} ({_dtype_of(llm)}) ready in {time.perf_counter() - t0:.1f}s; "

@@ -14,7 +14,9 @@ import typer
 
 from memagent.cli.options import (
     AdapterOpt,
+    ApiKeyOpt,
     BaseOpt,
+    BaseUrlOpt,
     ChunkOpt,
     DtypeOpt,
     MemoryOpt,
@@ -57,7 +59,9 @@ def model_identity(
     )
 
     if base_url:
-        return f"{model or 'server model'} @ {base_url}", None
+        from memagent.urls import strip_credentials
+
+        return f"{model or 'server model'} @ {strip_credentials(base_url)}", None
     shipped = embedded_adapter_dir() if model is None and adapter is None and not base else None
     lora = Path(adapter).expanduser() if adapter else shipped
     if lora is not None:
@@ -106,7 +110,8 @@ def eval_command(
     n: Annotated[int, Opt("--n", "-n", min=1, help="Samples per (task, length) cell.")] = 20,
     seed: Annotated[int, Opt(help="Sample generation seed.")] = 0,
     model: ModelOpt = None,
-    base_url: Annotated[str | None, Opt("--base-url", help="OpenAI-compatible server URL.")] = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
     tokenizer: Annotated[str | None, Opt(help="Tokenizer dir for a server's model.")] = None,
     adapter: AdapterOpt = None,
     base: BaseOpt = False,
@@ -162,7 +167,8 @@ def eval_command(
     weights_dtype = pick_dtype(dtype, prof)
     t0 = time.perf_counter()
     with err.status("loading model ..."):
-        llm = load_llm(BackendOptions(model=model, base_url=base_url, tokenizer=tokenizer,
+        llm = load_llm(BackendOptions(model=model, base_url=base_url, api_key=api_key,
+                                      tokenizer=tokenizer,
                                       adapter=adapter, base=base, dtype=weights_dtype, max_concurrency=concurrency))
     tok = getattr(llm, "tokenizer", None)
     if tok is None:
@@ -195,9 +201,17 @@ def _run_info(plan: Any, config: Any, budgets: Any, name: str, sha: str | None) 
 
 
 def _invocation() -> list[str]:
+    """The command line as recorded: URLs without credentials, an --api-key value hidden."""
     from memagent.cli import invocation
+    from memagent.urls import redact_urls
 
-    return invocation or ["memagent", *sys.argv[1:]]
+    args = [redact_urls(a) for a in invocation or ["memagent", *sys.argv[1:]]]
+    for i, arg in enumerate(args):
+        if arg.startswith("--api-key="):
+            args[i] = "--api-key=***"
+        elif arg == "--api-key" and i + 1 < len(args):
+            args[i + 1] = "***"
+    return args
 
 
 def _command_history(run_file: Path, command: str) -> list[str]:

@@ -35,6 +35,28 @@ DtypeOpt = Annotated[
         "avx512_bf16/AMX), else bfloat16 on CUDA and float32 on CPU."
     ),
 ]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar=["MEMAGENT_BASE_URL", "OPENAI_BASE_URL"],
+        show_envvar=True,
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1. Precedence: this flag, then "
+        "$MEMAGENT_BASE_URL, then $OPENAI_BASE_URL (as OpenAI clients read it); none: a local "
+        "model. Credentials in the URL (http://user:KEY@host) are sent as basic auth and never "
+        "shown or stored.",
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar=["MEMAGENT_API_KEY", "OPENAI_API_KEY"],
+        show_envvar=True,
+        help="Bearer token for --base-url. Precedence: this flag, then $MEMAGENT_API_KEY, then "
+        "$OPENAI_API_KEY. Never shown or stored (prefer the variables: flags show in `ps`).",
+    ),
+]
 WindowOpt = Annotated[int | None, typer.Option(help="Context window in tokens (default: profile).")]
 QueryOpt = Annotated[int | None, typer.Option(help="Question budget in tokens (default: profile).")]
 ChunkOpt = Annotated[
