@@ -219,7 +219,7 @@ def haystack_installed(kind: str) -> bool:
     if kind in DICT_FILES:
         return DICT_FILES[kind].is_file()
     if kind == "fortunes":
-        return FORTUNES_DIR.is_dir()
+        return (FORTUNES_DIR / "fortunes").is_file()  # the package's main file
     return True
 
 
@@ -253,7 +253,7 @@ def dictionary_sentences(kind: str) -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def fortune_sentences() -> tuple[str, ...]:
     """Sentences of the Debian `fortunes` quotations (files sorted by name, attributions dropped)."""
-    if not FORTUNES_DIR.is_dir():
+    if not haystack_installed("fortunes"):
         raise InputError(
             f"haystack 'fortunes' needs {FORTUNES_DIR}: apt-get install -y --no-install-recommends "
             "fortunes"
