@@ -54,3 +54,31 @@ def test_bad_template_files_name_the_problem(tmp_path):
         PromptTemplates.from_file(f)
     with pytest.raises(InputError, match="not found"):
         PromptTemplates.from_file(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("memory_update = 42", "'memory_update' must be a string, not an integer"),
+        ("system = 5", "'system' must be a string, not an integer"),
+        ("keep_reply = true", "'keep_reply' must be a string, not a boolean"),
+        ("[final_answer]\ntext = 'x'", "'final_answer' must be a string, not a table"),
+        ("empty_memory = ['a']", "'empty_memory' must be a string, not an array"),
+    ],
+)
+def test_template_values_must_be_strings(tmp_path, text, message):
+    f = tmp_path / "p.toml"
+    f.write_text(text)
+    with pytest.raises(InputError, match=message):
+        PromptTemplates.from_file(f)
+
+
+def test_a_directory_or_non_utf8_prompt_file_is_named(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        PromptTemplates.from_file(tmp_path)
+    f = tmp_path / "latin1.toml"
+    f.write_bytes(b'system = "caf\xe9"')
+    with pytest.raises(InputError, match="not valid TOML"):
+        PromptTemplates.from_file(f)
+    with pytest.raises(InputError, match="'system' must be a string"):
+        PromptTemplates(system=5)  # type: ignore[arg-type]

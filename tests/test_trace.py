@@ -191,3 +191,88 @@ def test_trace_versions(tokenizer, tmp_path):
     rewrite(path, version_1)
     with pytest.raises(InputError, match="no fingerprint of its document \\(written by an older"):
         traced_ask(tokenizer, doc, path, True)  # finished: its answer cannot be checked
+
+
+def _finished_trace(tokenizer, tmp_path):
+    path = tmp_path / "t.jsonl"
+    traced_ask(tokenizer, needle_doc("4821937"), path, False)
+    return path, [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _drop(record, key):
+    return {k: v for k, v in record.items() if k != key}
+
+
+BAD_LINES = [  # (what replaces the trace's second line, the error it must give)
+    (lambda r: [1, 2], r":2: not a memagent trace record \(an array where an object belongs\)"),
+    (lambda r: "hello", r":2: not a memagent trace record \(a string where an object belongs\)"),
+    (lambda r: 7, r":2: not a memagent trace record \(an integer where"),
+    (lambda r: _drop(r, "memory"), r":2: step record lacks memory"),
+    (lambda r: _drop(r, "index"), r":2: step record lacks index"),
+    (lambda r: {**r, "mood": 1}, r":2: step record has unknown field\(s\) mood"),
+    (lambda r: {**r, "index": "0"}, r":2: step field index is a string, not an integer"),
+    (lambda r: {**r, "index": True}, r":2: step field index is a boolean, not an integer"),
+    (lambda r: {**r, "memory": None}, r":2: step field memory is null, not a string"),
+    (lambda r: {**r, "kind": "dream"}, r":2: step kind 'dream' is not memory or final"),
+    (lambda r: {**r, "index": -1}, r":2: step index -1 is negative"),
+    (lambda r: {**r, "type": "note"}, r":2: unknown record type 'note'"),
+    (lambda r: _drop(r, "type"), r":2: no record type"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_LINES)
+def test_malformed_trace_lines_are_input_errors(tokenizer, tmp_path, edit, message):
+    path, records = _finished_trace(tokenizer, tmp_path)
+    records[1] = edit(records[1])
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(InputError, match=message):
+        read_trace(path)
+    with pytest.raises(InputError, match=message):
+        traced_ask(tokenizer, needle_doc("4821937"), path, True)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: _drop(r, "usage"), "final record lacks usage"),
+        (lambda r: {**r, "rule": "guess"}, "unknown answer rule 'guess'"),
+        (lambda r: {**r, "usage": {"prompt_tokens": "9"}}, "final usage.prompt_tokens must be"),
+        (lambda r: {**r, "answer": 4821937}, "final field answer is an integer, not a string or null"),
+        (lambda r: {**r, "document": {"sha256": 1}}, "document fingerprint is not"),
+    ],
+)
+def test_malformed_final_records_and_headers_are_input_errors(tokenizer, tmp_path, edit, message):
+    path, records = _finished_trace(tokenizer, tmp_path)
+    records[-1] = edit(records[-1])
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(InputError, match=message):
+        traced_ask(tokenizer, needle_doc("4821937"), path, True)
+    records[0] = {**records[0], "document": [1]}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(InputError, match=r":1: document fingerprint is not"):
+        read_trace(path)
+
+
+def test_a_trace_path_that_cannot_be_a_trace(tokenizer, tmp_path):
+    from memagent.trace import check_trace_file
+
+    doc = needle_doc("4821937")
+    for resume in (False, True):
+        with pytest.raises(InputError, match=r"trace path .* is a directory"):
+            check_trace_file(tmp_path, resume)
+        with pytest.raises(InputError, match=r"trace path .* is a directory"):
+            traced_ask(tokenizer, doc, tmp_path, resume, doc_path=tmp_path / "d.txt")
+    with pytest.raises(InputError, match=r"trace path .* is a directory"):
+        read_trace(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match=r"cannot use trace .*file/t\.jsonl"):
+        traced_ask(tokenizer, doc, blocker / "t.jsonl", False, doc_path=tmp_path / "d.txt")
+    binary = tmp_path / "b.jsonl"
+    binary.write_bytes(b'{"type": "header"}\n\xff\xfe\n')
+    with pytest.raises(InputError, match=r"b\.jsonl is not UTF-8 text"):
+        read_trace(binary)
+    newer = tmp_path / "v3.jsonl"  # another version's records are not judged by this one's rules
+    newer.write_text('{"type": "header", "version": 3}\n{"type": "step", "new": 1}\n')
+    with pytest.raises(InputError, match="version 3, which this memagent cannot read"):
+        check_trace_file(newer, True)

@@ -98,6 +98,13 @@ class PromptTemplates:
     keep_reply: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("memory_update", "final_answer", "empty_memory", "system", "keep_reply"):
+            value = getattr(self, name)
+            optional = name in ("system", "keep_reply")
+            if not isinstance(value, str) and not (optional and value is None):
+                raise InputError(
+                    f"prompt template '{name}' must be a string, not {_toml_type(value)}"
+                )
         for name, fields in _REQUIRED.items():
             text = getattr(self, name)
             missing = [f for f in fields if f not in text]
@@ -118,13 +125,23 @@ class PromptTemplates:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise InputError(f"prompt file {p} not found") from exc
+        except IsADirectoryError as exc:
+            raise InputError(f"prompt file {p} is a directory: give a .toml file") from exc
+        except OSError as exc:
+            raise InputError(f"cannot read prompt file {p}: {exc.strerror or exc}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"prompt file {p} is not valid TOML: {exc}") from exc
+            reason = " ".join(str(exc).split())
+            raise InputError(f"prompt file {p} is not valid TOML: {reason}") from exc
         unknown = set(data) - {
             "memory_update", "final_answer", "system", "empty_memory", "keep_reply"
         }
         if unknown:
             raise InputError(f"prompt file {p}: unknown keys {sorted(unknown)}")
+        for key, value in data.items():
+            if not isinstance(value, str):
+                raise InputError(
+                    f"prompt file {p}: '{key}' must be a string, not {_toml_type(value)}"
+                )
         defaults = cls()
         return cls(
             memory_update=data.get("memory_update", defaults.memory_update),
@@ -159,6 +176,12 @@ class PromptTemplates:
     def final_answer_messages(self, problem: str, memory: str) -> tuple[Message, ...]:
         text = _fill(self.final_answer, problem=problem, memory=memory or self.empty_memory)
         return self._wrap(text)
+
+
+def _toml_type(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", list: "an array",
+             dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _fill(template: str, **fields: str) -> str:

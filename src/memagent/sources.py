@@ -2,7 +2,9 @@
 
 Every source is read incrementally as blocks of text, so a multi-GB file never sits in memory.
 Non-UTF-8 bytes are replaced (U+FFFD) with a warning naming the file, rather than refused: a few bad
-bytes in a huge log should not stop a run. Binary files (NUL bytes in the first block) are refused.
+bytes in a huge log should not stop a run. Binary files are refused: every block is checked for NUL
+bytes as it streams, and the error names the file and the byte offset of the first one.
+`precheck()` refuses an empty or obviously binary document before any model is loaded.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, BinaryIO
 from memagent.errors import InputError
 
 BLOCK_BYTES = 1 << 20  # 1 MiB per read: large enough for fast batched tokenization
+PRECHECK_BYTES = 64 << 20  # precheck() looks for NUL bytes in this much of each file
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".log", ".csv", ".json", ".jsonl", ".html", ".xml"}
 
 
@@ -75,6 +78,8 @@ class DocumentSource:
         files: list[str] = []
         for arg in args:
             if arg == "-":
+                if "-" in files:
+                    raise InputError("stdin ('-') can be read only once: give it once")
                 files.append(arg)
                 continue
             path = Path(arg)
@@ -91,11 +96,42 @@ class DocumentSource:
                 files.extend(found)
             elif path.is_file():
                 files.append(str(path))
+            elif path.exists():
+                raise InputError(f"{path} is not a regular file or directory")
             else:
                 raise InputError(f"no such file or directory: {path}")
         if not files:
             raise InputError("no document given: pass a file, a directory or '-' for stdin")
         return cls(files)
+
+    def precheck(self) -> None:
+        """Refuse an empty document, and binary files, before a model loads.
+
+        Checks the first PRECHECK_BYTES (64 MiB) of each file for NUL bytes; stdin (not a
+        terminal) is only peeked at, so nothing is consumed. NUL bytes further on are caught as
+        the document streams."""
+        empty = True
+        for name in self.inputs:
+            if name == "-":
+                head = _peek_stdin()
+                _check_text(head, "<stdin>", 0)
+                empty = empty and not head
+                continue
+            offset = 0
+            with _open(name) as f:
+                while offset < PRECHECK_BYTES:
+                    try:
+                        raw = f.read(min(BLOCK_BYTES, PRECHECK_BYTES - offset))
+                    except OSError as exc:
+                        raise _unreadable(name, exc) from exc
+                    if not raw:
+                        break
+                    _check_text(raw, name, offset)
+                    offset += len(raw)
+            empty = empty and not offset
+        if empty:
+            shown = "stdin" if self.inputs == ["-"] else ", ".join(self.inputs)
+            raise InputError(f"the document is empty (0 bytes in {shown}): nothing to read")
 
     def fingerprint(self) -> Fingerprint | None:
         """The bytes the last complete iteration read; None before one has completed."""
@@ -108,9 +144,15 @@ class DocumentSource:
             return None
         hasher = _Hasher()
         for name in self.inputs:
-            with open(name, "rb") as f:
-                while raw := f.read(BLOCK_BYTES):
-                    hasher.update(raw)
+            offset = 0
+            try:
+                with open(name, "rb") as f:
+                    while raw := f.read(BLOCK_BYTES):
+                        _check_text(raw, name, offset)
+                        offset += len(raw)
+                        hasher.update(raw)
+            except OSError as exc:
+                raise _unreadable(name, exc) from exc
         return hasher.result()
 
     def read_fingerprint(self) -> Fingerprint | None:
@@ -125,20 +167,22 @@ class DocumentSource:
         for name in self.inputs:
             if name == "-":
                 yield from self._blocks(sys.stdin.buffer, "<stdin>", hasher)
-            else:
-                with open(name, "rb") as f:
-                    yield from self._blocks(f, name, hasher)
+                continue
+            with _open(name) as f:
+                yield from self._blocks(f, name, hasher)
         self._read = hasher.result()
 
     def _blocks(self, stream: BinaryIO, name: str, hasher: _Hasher) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        first = True
+        offset = 0
         replaced = 0
         while True:
-            raw = stream.read(BLOCK_BYTES)
-            if first and raw and b"\x00" in raw[:8192]:
-                raise InputError(f"{name} looks binary (NUL bytes); give a text file")
-            first = False
+            try:
+                raw = stream.read(BLOCK_BYTES)
+            except OSError as exc:
+                raise _unreadable(name, exc) from exc
+            _check_text(raw, name, offset)
+            offset += len(raw)
             hasher.update(raw)
             text = decoder.decode(raw, final=not raw)
             replaced += text.count("\ufffd")
@@ -153,6 +197,38 @@ class DocumentSource:
                 DecodeWarning,
                 stacklevel=2,
             )
+
+
+def _check_text(raw: bytes, name: str, offset: int) -> None:
+    """Refuse binary data: a NUL byte anywhere (`offset`: where `raw` starts in the file)."""
+    at = raw.find(b"\x00")
+    if at >= 0:
+        raise InputError(
+            f"{name} looks binary (a NUL byte at byte offset {offset + at}); give a text file"
+        )
+
+
+def _open(name: str) -> BinaryIO:
+    try:
+        return open(name, "rb")  # the caller closes it
+    except OSError as exc:
+        raise _unreadable(name, exc) from exc
+
+
+def _unreadable(name: str, exc: OSError) -> InputError:
+    return InputError(f"cannot read {name}: {exc.strerror or exc}")
+
+
+def _peek_stdin() -> bytes:
+    """The first bytes waiting on stdin, without consuming them (b'' at end of input)."""
+    stream = sys.stdin.buffer
+    peek = getattr(stream, "peek", None)
+    if peek is None or sys.stdin.isatty():  # a user typing the document: nothing to check yet
+        return b" "  # cannot look without reading: assume text, checked as it streams
+    try:
+        return bytes(peek(8192)[:8192])
+    except (OSError, ValueError):
+        return b" "
 
 
 def text_blocks(document: str | Iterable[str]) -> Iterable[str]:

@@ -23,11 +23,12 @@ import json
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import IO, Any
 
 from memagent.agent import Job, ResumeState, Step
+from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, ResolvedBudgets
 from memagent.errors import InputError
 from memagent.sources import Fingerprint
@@ -67,28 +68,140 @@ def run_identity(
 
 
 def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str, Any] | None]:
-    """Header, memory steps (contiguous from chunk 0) and the final record, if any."""
+    """Header, memory steps (contiguous from chunk 0) and the final record, if any.
+
+    Every complete line must be a record this memagent writes (an object with a known type and
+    the fields and field types of that type); anything else is an InputError naming the line."""
     header: dict[str, Any] | None = None
     steps: list[Step] = []
     final: dict[str, Any] | None = None
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.endswith("\n"):
-                break  # a line cut by a kill mid-write: ignore it, the step will be redone
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not a memagent trace line ({exc})") from exc
-            kind = record.pop("type", None)
-            if kind == "header":
-                header = record
-            elif kind == "step" and record.get("kind") == "memory":
-                if record["index"] != len(steps):
-                    raise InputError(f"{path}:{lineno}: step {record['index']} out of order")
-                steps.append(Step(**record))
-            elif kind == "final":
-                final = record
+    try:
+        f = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise _unusable(path, exc) from exc
+    with f:
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.endswith("\n"):
+                    break  # a line cut by a kill mid-write: ignore it, the step will be redone
+                record = _record(path, lineno, line)
+                kind = record.pop("type")
+                if kind == "header":
+                    header = record
+                    if record.get("version") not in READABLE_VERSIONS:
+                        break  # another format: open_trace names the version, nothing else
+                elif kind == "step" and record["kind"] == "memory":
+                    if record["index"] != len(steps):
+                        raise InputError(f"{path}:{lineno}: step {record['index']} out of order")
+                    steps.append(Step(**record))
+                elif kind == "final":
+                    final = record
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text, so not a memagent trace") from exc
+        except OSError as exc:
+            raise _unusable(path, exc) from exc
     return header, steps, final
+
+
+def _unusable(path: Path, exc: OSError) -> InputError:
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"trace path {path} is a directory: give a file path for --trace")
+    return InputError(f"cannot use trace {path}: {exc.strerror or exc}")
+
+
+_JSON_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+               list: "an array", dict: "an object", type(None): "null"}
+_STEP_FIELDS = {f.name: f for f in fields(Step)}
+_STEP_TYPES: dict[str, tuple[type, ...]] = {
+    "index": (int,), "kind": (str,), "chunk_tokens": (int,), "prompt_tokens": (int,),
+    "completion_tokens": (int,), "memory": (str,), "memory_tokens": (int,),
+    "memory_cut": (bool,), "finish_reason": (str,), "seconds": (int, float),
+    "chunk_sha": (str,), "output": (str,), "kept": (bool,),
+}
+_FINAL_TYPES: dict[str, tuple[type, ...]] = {
+    "answer": (str, type(None)), "rule": (str,), "document_tokens": (int,), "usage": (dict,),
+}
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    # JSON true/false are Python bools, which are ints too: an int field takes no boolean
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _record(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    """One trace line, checked: a header, step or final record with the fields it needs."""
+    where = f"{path}:{lineno}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not a memagent trace line ({exc})") from exc
+    if not isinstance(record, dict):
+        raise InputError(
+            f"{where}: not a memagent trace record ({_json_type(record)} where an object belongs)"
+        )
+    kind = record.get("type")
+    if kind == "header":
+        if record.get("version") in READABLE_VERSIONS:  # other versions: open_trace refuses them
+            _check_fingerprint(where, record.get("document"))
+        return record
+    if kind == "step":
+        body = {k: v for k, v in record.items() if k != "type"}
+        required = {n for n, f in _STEP_FIELDS.items() if f.default is MISSING}
+        missing = sorted(required - body.keys())
+        extra = sorted(body.keys() - _STEP_FIELDS.keys())
+        if missing or extra:
+            what = [f"lacks {', '.join(missing)}"] if missing else []
+            what += [f"has unknown field(s) {', '.join(extra)}"] if extra else []
+            raise InputError(f"{where}: step record {' and '.join(what)}")
+        _check_types(where, "step", body, _STEP_TYPES)
+        if body["kind"] not in ("memory", "final"):
+            raise InputError(f"{where}: step kind {_short(body['kind'])} is not memory or final")
+        if body["index"] < 0:
+            raise InputError(f"{where}: step index {body['index']} is negative")
+        return record
+    if kind == "final":
+        missing = sorted(_FINAL_TYPES.keys() - record.keys())
+        if missing:
+            raise InputError(f"{where}: final record lacks {', '.join(missing)}")
+        _check_types(where, "final", record, _FINAL_TYPES)
+        if record["rule"] not in {r.value for r in AnswerRule}:
+            raise InputError(f"{where}: unknown answer rule {_short(record['rule'])}")
+        usage = record["usage"]
+        for key in ("prompt_tokens", "completion_tokens"):
+            if not _is(usage.get(key), (int,)):
+                raise InputError(f"{where}: final usage.{key} must be an integer")
+        _check_fingerprint(where, record.get("document"))
+        return record
+    what = "no record type" if kind is None else f"unknown record type {_short(kind)}"
+    raise InputError(f"{where}: {what} (not a memagent trace line)")
+
+
+def _check_types(
+    where: str, what: str, record: dict[str, Any], types: dict[str, tuple[type, ...]]
+) -> None:
+    for key, allowed in types.items():
+        if key in record and not _is(record[key], allowed):
+            raise InputError(
+                f"{where}: {what} field {key} is {_json_type(record[key])}, not "
+                f"{' or '.join(_JSON_TYPES.get(t, t.__name__) for t in allowed)}"
+            )
+
+
+def _check_fingerprint(where: str, value: Any) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("sha256"), str)
+        or not _is(value.get("bytes"), (int,))
+    ):
+        raise InputError(f"{where}: document fingerprint is not {{sha256: string, bytes: integer}}")
 
 
 class TraceWriter:
@@ -110,13 +223,16 @@ class TraceWriter:
         self.path = path
         self.document = document
         self.expected = expected
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._file: IO[str] = path.open("a", encoding="utf-8")
-        if truncate_to is not None:
-            self._file.truncate(truncate_to)
-        if fresh:
-            self._write({"type": "header", "version": VERSION, **identity})
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not path.exists() or path.stat().st_size == 0
+            self._file: IO[str] = path.open("a", encoding="utf-8")
+            if truncate_to is not None:
+                self._file.truncate(truncate_to)
+            if fresh:
+                self._write({"type": "header", "version": VERSION, **identity})
+        except OSError as exc:
+            raise _unusable(path, exc) from exc
 
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -154,7 +270,10 @@ class TraceWriter:
 
 def _valid_prefix_bytes(path: Path) -> int:
     """Length of the file up to its last complete line, so a torn last line is dropped."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _unusable(path, exc) from exc
     return data.rfind(b"\n") + 1
 
 
@@ -184,6 +303,32 @@ def _difference(key: str, old: Any, new: Any) -> str | None:
     return f"{key} (trace: {_short(old)}; this run: {_short(new)})"
 
 
+def check_trace_file(
+    path: Path, resume: bool
+) -> tuple[dict[str, Any], list[Step], dict[str, Any] | None] | None:
+    """What can be checked of a trace before the run it belongs to is known: that the path can be
+    a trace, that an existing one is resumed (not overwritten) and is a trace this memagent reads.
+    Returns None for a trace still to be written, else its header, steps and final record."""
+    if path.is_dir():
+        raise InputError(f"trace path {path} is a directory: give a file path for --trace")
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    if not resume:
+        raise InputError(
+            f"trace {path} already exists: pass --resume to continue it, or a new path"
+        )
+    header, steps, final = read_trace(path)
+    if header is None:
+        raise InputError(f"{path} has no memagent trace header")
+    version = header.get("version")
+    if version not in READABLE_VERSIONS:
+        raise InputError(
+            f"trace {path} has version {version!r}, which this memagent cannot read "
+            f"(it reads {', '.join(map(str, READABLE_VERSIONS))}); use a new --trace path"
+        )
+    return header, steps, final
+
+
 def open_trace(
     path: Path,
     identity: dict[str, Any],
@@ -201,21 +346,11 @@ def open_trace(
     identity has no fingerprint up front (stdin, used up by it).
     """
     current = Fingerprint.from_json(identity.get("document"))
-    if not path.exists() or path.stat().st_size == 0:
+    checked = check_trace_file(path, resume)
+    if checked is None:
         return TraceWriter(path, identity, document=document, expected=current), None, None
-    if not resume:
-        raise InputError(
-            f"trace {path} already exists: pass --resume to continue it, or a new path"
-        )
-    header, steps, final = read_trace(path)
-    if header is None:
-        raise InputError(f"{path} has no memagent trace header")
-    version = header.pop("version", None)
-    if version not in READABLE_VERSIONS:
-        raise InputError(
-            f"trace {path} has version {version!r}, which this memagent cannot read "
-            f"(it reads {', '.join(map(str, READABLE_VERSIONS))}); use a new --trace path"
-        )
+    header, steps, final = checked
+    version = header.pop("version")
     for key, value in identity.items():
         if key == "document":
             continue
