@@ -11,6 +11,11 @@ Two modes, picked once per run by the backend's `scheduling` attribute (or the `
   calling `llm.generate([one request])`; jobs are only touched on the calling thread.
 
 Either way results stay in job order (the caller reads them from its `jobs` list).
+
+Failures: by default the first `MemAgentError` (a backend failure, a bad document, a trace that
+does not match) propagates and stops every job. With `on_error`, the failing job is handed to it
+and dropped while the others go on, so one question's failure does not lose the other answers; in
+rounds mode a failed batch is then retried one request at a time to find the jobs it belongs to.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from dataclasses import replace
 from typing import Literal
 
 from memagent.agent import Job
-from memagent.types import LLM, Completion, SamplingParams
+from memagent.errors import MemAgentError
+from memagent.types import LLM, ChatRequest, Completion, SamplingParams
 
 RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs finished so far)
+ErrorCallback = Callable[[Job, MemAgentError], None]  # a job that failed and was dropped
 Mode = Literal["rounds", "continuous"]
 DEFAULT_CONCURRENCY = 8  # continuous mode without max_active or a backend max_concurrency
 SEED_STRIDE = 100_003  # continuous mode: job i's request at step s gets seed + i * stride + s
@@ -47,19 +54,23 @@ def run_jobs(
     max_active: int | None = None,
     on_round: RoundCallback | None = None,
     mode: Mode | None = None,
+    on_error: ErrorCallback | None = None,
 ) -> None:
-    """Drive every job to completion.
+    """Drive every job to completion (or, with `on_error`, to completion or failure).
 
     max_active: jobs (rounds) or requests in flight (continuous) at once; None: all jobs in rounds
     mode, the backend's `max_concurrency` (else 8) in continuous mode.
     mode: None picks `scheduling_mode(llm)`.
+    on_error: called with a job and the MemAgentError it raised (its request, the backend's reply
+        to it, or its step callback); the job is dropped and the others go on. None: the error
+        propagates.
     """
     chosen = mode or scheduling_mode(llm)
     if chosen == "continuous":
         limit = max_active or getattr(llm, "max_concurrency", None) or DEFAULT_CONCURRENCY
-        _run_continuous(llm, jobs, sampling, limit, on_round)
+        _run_continuous(llm, jobs, sampling, limit, on_round, on_error)
     elif chosen == "rounds":
-        _run_rounds(llm, jobs, sampling, max_active or len(jobs) or 1, on_round)
+        _run_rounds(llm, jobs, sampling, max_active or len(jobs) or 1, on_round, on_error)
     else:
         raise ValueError(f"mode must be 'rounds' or 'continuous', got {mode!r}")
 
@@ -70,24 +81,62 @@ def _run_rounds(
     sampling: SamplingParams,
     limit: int,
     on_round: RoundCallback | None,
+    on_error: ErrorCallback | None = None,
 ) -> None:
     waiting = deque(jobs)
     active: list[Job] = []
     finished = 0
+
+    def dropped(job: Job, exc: MemAgentError) -> None:
+        if on_error is None:
+            raise exc
+        on_error(job, exc)
+
     while waiting or active:
         while waiting and len(active) < limit:
             job = waiting.popleft()
-            if job.next_request() is None:  # already done (resumed from a finished trace)
+            try:
+                pending = job.next_request()
+            except MemAgentError as exc:
+                dropped(job, exc)
+                finished += 1
+                continue
+            if pending is None:  # already done (resumed from a finished trace)
                 finished += 1
             else:
                 active.append(job)
         if not active:
             break
-        requests = [job.next_request() for job in active]
-        completions = llm.generate([r for r in requests if r is not None], sampling)
+        ready: list[Job] = []
+        requests: list[ChatRequest] = []
+        for job in active:
+            try:
+                request = job.next_request()
+            except MemAgentError as exc:
+                dropped(job, exc)
+                finished += 1
+                continue
+            if request is not None:
+                ready.append(job)
+                requests.append(request)
+        completions: list[Completion | None]
+        try:
+            completions = list(llm.generate(requests, sampling)) if requests else []
+        except MemAgentError as exc:
+            if on_error is None:
+                raise
+            completions = _one_by_one(llm, ready, requests, sampling, on_error, exc)
         still: list[Job] = []
-        for job, completion in zip(active, completions, strict=True):
-            job.consume(completion)
+        for job, completion in zip(ready, completions, strict=True):
+            if completion is None:  # its request failed alone too: already handed to on_error
+                finished += 1
+                continue
+            try:
+                job.consume(completion)
+            except MemAgentError as exc:
+                dropped(job, exc)
+                finished += 1
+                continue
             if job.done:
                 finished += 1
             else:
@@ -97,12 +146,35 @@ def _run_rounds(
             on_round(len(requests), finished)
 
 
+def _one_by_one(
+    llm: LLM,
+    jobs: Sequence[Job],
+    requests: Sequence[ChatRequest],
+    sampling: SamplingParams,
+    on_error: ErrorCallback,
+    batch_error: MemAgentError,
+) -> list[Completion | None]:
+    """After a failed batch: each request alone, so only the jobs whose request fails are dropped."""
+    if len(requests) == 1:
+        on_error(jobs[0], batch_error)
+        return [None]
+    out: list[Completion | None] = []
+    for job, request in zip(jobs, requests, strict=True):
+        try:
+            out.append(llm.generate([request], sampling)[0])
+        except MemAgentError as exc:
+            on_error(job, exc)
+            out.append(None)
+    return out
+
+
 def _run_continuous(
     llm: LLM,
     jobs: Sequence[Job],
     sampling: SamplingParams,
     limit: int,
     on_round: RoundCallback | None,
+    on_error: ErrorCallback | None = None,
 ) -> None:
     if limit < 1:
         raise ValueError(f"max_active must be >= 1, got {limit}")
@@ -112,7 +184,14 @@ def _run_continuous(
     pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="memagent-job")
 
     def submit(index: int, job: Job) -> bool:
-        request = job.next_request()
+        """Send the job's next request; False when it has none (done) or failed (on_error)."""
+        try:
+            request = job.next_request()
+        except MemAgentError as exc:
+            if on_error is None:
+                raise
+            on_error(job, exc)
+            return False
         if request is None:
             return False
         step_sampling = sampling
@@ -127,18 +206,23 @@ def _run_continuous(
         while waiting or in_flight:
             while waiting and len(in_flight) < limit:
                 index, job = waiting.popleft()
-                if not submit(index, job):  # already done (resumed from a finished trace)
+                if not submit(index, job):  # already done (resumed from a finished trace), or failed
                     finished += 1
             if not in_flight:
                 break
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in done:
                 index, job = in_flight.pop(future)
-                job.consume(future.result()[0])  # a backend error propagates from here
-                if job.done:
+                try:
+                    job.consume(future.result()[0])  # a backend error propagates from here
+                except MemAgentError as exc:
+                    if on_error is None:
+                        raise
+                    on_error(job, exc)
                     finished += 1
                 else:
-                    submit(index, job)
+                    if job.done or not submit(index, job):
+                        finished += 1
                 if on_round is not None:
                     on_round(1, finished)
         clean = True
