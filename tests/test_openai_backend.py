@@ -130,6 +130,10 @@ def test_normalize_base_url() -> None:
     assert normalize_base_url("http://h:1/v1/") == "http://h:1/v1"
     with pytest.raises(ValueError, match="http"):
         normalize_base_url("h:1")
+    for bad in ("http://[::1", "http://u:sk-9z@[::1", "http://:80"):
+        with pytest.raises(ValueError, match=r"not a valid URL|names no host") as info:
+            normalize_base_url(bad)
+        assert "sk-9z" not in str(info.value)
 
 
 def test_parse_retry_after() -> None:
@@ -184,6 +188,34 @@ def test_always_500_gives_backend_error_after_n_tries(scripted: Any) -> None:
         llm.generate([ask()], GREEDY)
     assert not isinstance(info.value, BackendUnreachable)
     assert srv.hits == 4
+
+
+def test_each_retry_is_announced_in_one_line(scripted: Any) -> None:
+    srv = scripted([(500, {}, {"error": {"message": "boom"}}),
+                    (429, {"Retry-After": "0"}, {"error": "slow"}), (200, {}, ok_body("done"))])
+    notices: list[str] = []
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=3, backoff=FAST, on_retry=notices.append)
+    assert llm.generate([ask()], GREEDY)[0].text == "done"
+    assert len(notices) == 2 and all("\n" not in n for n in notices)
+    assert notices[0].startswith(f"POST {srv.url}/v1/chat/completions failed (HTTP 500: boom); "
+                                 "retry 1 of 3 in ")
+    assert "(HTTP 429: slow); retry 2 of 3 in 0.0 s" in notices[1]
+
+
+def test_a_hung_server_costs_at_most_max_wait(scripted: Any) -> None:
+    srv = scripted([(200, {}, ok_body())], delay=3.0)  # answers after 3 s: every attempt times out
+    notices: list[str] = []
+    llm = OpenAICompatLLM(srv.url, model="m", timeout=0.5, max_retries=5, max_wait=1.5,
+                          backoff=FAST, on_retry=notices.append)
+    started = time.monotonic()
+    with pytest.raises(BackendUnreachable, match=r"after \d attempts in \d s \(the --max-wait "
+                       r"limit of 1.5 s\) \(timed out: ReadTimeout\)"):
+        llm.generate([ask()], GREEDY)
+    took = time.monotonic() - started
+    assert 1.4 <= took < 2.5, took  # not 6 attempts x 0.5 s
+    assert 2 <= len(notices) <= 3 and all("timed out" in n for n in notices)
+    with pytest.raises(ValueError, match="max_wait"):
+        OpenAICompatLLM(srv.url, max_wait=0)
 
 
 def test_bad_request_is_not_retried(scripted: Any) -> None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,36 @@ class BackendOptions:
     timeout: float = 300.0
     max_retries: int = 5
     max_batch: int = 16
+    max_wait: float | None = None  # seconds per HTTP request, every attempt and wait included
+    on_retry: Callable[[str], None] | None = None  # one-line notice before each HTTP retry
 
 
 class ApproximateTokenizerWarning(UserWarning):
     pass
+
+
+def _backend(opts: BackendOptions) -> str:
+    backend = opts.backend
+    if backend == "auto":
+        backend = "openai" if opts.base_url else "transformers"
+    if backend not in ("transformers", "vllm", "openai"):
+        raise ValueError(f"unknown backend '{backend}': use auto, transformers, openai or vllm")
+    return backend
+
+
+def tokenizer_path(options: BackendOptions | None = None) -> tuple[str, bool]:
+    """The tokenizer directory `load_llm` counts tokens with, and whether it only approximates the
+    model's (a server's model without --tokenizer). Loads no weights, so budgets and questions
+    can be checked before a model is loaded (a .gguf model is converted once, as load_llm would)."""
+    from memagent.llm.registry import resolve_model
+
+    opts = options or BackendOptions()
+    if _backend(opts) != "openai":
+        return str(resolve_model(opts.model, opts.adapter, opts.base)), False
+    local_model = opts.model is not None and Path(opts.model).expanduser().exists()
+    if opts.tokenizer or local_model:
+        return str(resolve_model(opts.tokenizer or opts.model)), False
+    return str(resolve_model(None, base=True)), True
 
 
 def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
@@ -46,9 +73,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     opts = options or BackendOptions()
     if overrides:
         opts = BackendOptions(**{**opts.__dict__, **overrides})
-    backend = opts.backend
-    if backend == "auto":
-        backend = "openai" if opts.base_url else "transformers"
+    backend = _backend(opts)
     if backend == "transformers":
         from memagent.llm.transformers_backend import TransformersLLM
 
@@ -62,8 +87,6 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
         from memagent.llm.vllm_backend import VLLMOfflineLLM
 
         return VLLMOfflineLLM(str(resolve_model(opts.model, opts.adapter, opts.base)))  # type: ignore[return-value]
-    if backend != "openai":
-        raise ValueError(f"unknown backend '{backend}': use auto, transformers, openai or vllm")
     if not opts.base_url:
         raise ValueError("the openai backend needs --base-url")
     from memagent.llm.openai_compat import OpenAICompatLLM
@@ -77,11 +100,11 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
         max_concurrency=opts.max_concurrency,
         timeout=opts.timeout,
         max_retries=opts.max_retries,
+        max_wait=opts.max_wait,
+        on_retry=opts.on_retry,
     )
-    if opts.tokenizer or local_model:
-        tok_dir = str(resolve_model(opts.tokenizer or opts.model))
-    else:
-        tok_dir = str(resolve_model(None, base=True))
+    tok_dir, approximate = tokenizer_path(opts)
+    if approximate:
         warnings.warn(
             "no --tokenizer given for the server's model: chunks and budgets are counted with the "
             "embedded SmolLM2 tokenizer, so they only approximate the server model's tokens",

@@ -8,7 +8,9 @@ is I/O-bound, and a thread pool keeps working when the caller already runs insid
 Retries: 429, any 5xx, connection errors, timeouts and dropped connections are retried with
 exponential backoff and full jitter; a `Retry-After` header overrides the computed wait (capped).
 Other 4xx answers are not retried. Every low-level failure leaves this module as a
-`BackendError` subclass whose message names the URL and what to do.
+`BackendError` subclass whose message names the URL and what to do. `max_wait` bounds one
+request's attempts and waits together (a hung server otherwise costs `timeout` per attempt), and
+`on_retry` hears one line per retry, so a slow failure is never silent.
 
 A 200 answer without usable text (`"content": null`, no choices, a refusal, a content filter)
 is an `EmptyCompletion`: retried like a 5xx, then a `BackendError`, never an empty memory or answer.
@@ -99,6 +101,12 @@ def normalize_base_url(base_url: str) -> str:
     if not url.startswith(("http://", "https://")):
         shown = strip_credentials(base_url)
         raise ValueError(f"base_url must start with http:// or https://, got {shown!r}")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:  # its text may quote the URL: not shown, it may hold a key
+        raise ValueError(f"base_url {strip_credentials(base_url)!r} is not a valid URL") from exc
+    if not parsed.host:
+        raise ValueError(f"base_url {strip_credentials(base_url)!r} names no host")
     return url if url.endswith("/v1") else url + "/v1"
 
 
@@ -182,6 +190,9 @@ class OpenAICompatLLM:
     tokenizer: counts tokens when the server returns no `usage`.
     extra_body: merged into every request body, for server-specific options such as vLLM's
         `{"return_token_ids": True}`. Not sent by default: strict servers reject unknown fields.
+    max_wait: seconds one request may take in all, attempts and waits between them together (an
+        attempt's timeout is cut to what is left); None: only `timeout` and `max_retries` bound it.
+    on_retry: called with a one-line notice before each retry (what failed, which retry, the wait).
     """
 
     scheduling = "continuous"  # run_jobs keeps up to max_concurrency single requests in flight
@@ -197,6 +208,8 @@ class OpenAICompatLLM:
         backoff: Backoff | None = None,
         tokenizer: Tokenizer | None = None,
         extra_body: dict[str, Any] | None = None,
+        max_wait: float | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -204,6 +217,8 @@ class OpenAICompatLLM:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if max_wait is not None and max_wait <= 0:
+            raise ValueError(f"max_wait must be > 0 seconds, got {max_wait}")
         full_url = normalize_base_url(base_url)
         self.base_url = strip_credentials(full_url)  # shown in names, logs and errors
         self.model = model
@@ -212,6 +227,9 @@ class OpenAICompatLLM:
         self.backoff = backoff or Backoff()
         self.tokenizer = tokenizer
         self.extra_body = dict(extra_body or {})
+        self.timeout = timeout
+        self.max_wait = max_wait
+        self.on_retry = on_retry
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             auth=_userinfo_auth(full_url),
@@ -390,14 +408,34 @@ class OpenAICompatLLM:
         EmptyCompletion from `read` is retried); raises after `max_retries` retries are spent."""
         url = self.base_url + path
         last: _Retryable | None = None
+        started = time.monotonic()
+        deadline = None if self.max_wait is None else started + self.max_wait
+        tries = 0
+        out_of_time = False
         for attempt in range(self.max_retries + 1):
             if abort.is_set():
                 raise BackendError(f"request to {url} abandoned after another request failed")
             if attempt:
                 assert last is not None
-                time.sleep(self.backoff.delay(attempt - 1, last.retry_after))
+                pause = self.backoff.delay(attempt - 1, last.retry_after)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    out_of_time = True
+                    break
+                if self.on_retry is not None:
+                    self.on_retry(
+                        f"{method} {url} failed ({last}); retry {attempt} of {self.max_retries} "
+                        f"in {pause:.1f} s"
+                    )
+                time.sleep(pause)
+            timeout = self.timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    out_of_time = True
+                    break
+            tries += 1
             try:
-                response = self._attempt(method, url, body)
+                response = self._attempt(method, url, body, timeout)
                 if read is None or response.status_code != 200:
                     return response, None
                 try:
@@ -408,17 +446,25 @@ class OpenAICompatLLM:
                 last = exc
                 log.info("%s %s attempt %d failed: %s", method, url, attempt + 1, exc)
         assert last is not None
-        tries = self.max_retries + 1
+        attempts = f"{tries} attempt{'s' if tries != 1 else ''}"
+        if out_of_time:
+            spent = time.monotonic() - started
+            attempts += f" in {spent:.0f} s (the --max-wait limit of {self.max_wait:g} s)"
         if last.unreachable:
             raise BackendUnreachable(
-                f"cannot reach {url} after {tries} attempts ({last}); "
+                f"cannot reach {url} after {attempts} ({last}); "
                 "is the server running and is --base-url right?"
             )
-        raise BackendError(f"{url} kept failing after {tries} attempts ({last}); try again later")
+        raise BackendError(f"{url} kept failing after {attempts} ({last}); try again later")
 
-    def _attempt(self, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
+    def _attempt(
+        self, method: str, url: str, body: dict[str, Any] | None, timeout: float | None = None
+    ) -> httpx.Response:
+        limit = self.timeout if timeout is None else timeout
         try:
-            response = self._client.request(method, url, json=body)
+            response = self._client.request(
+                method, url, json=body, timeout=httpx.Timeout(limit, connect=min(limit, 10.0))
+            )
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timed out: {type(exc).__name__}", unreachable=True) from exc
         except httpx.TransportError as exc:  # connection refused/reset, DNS, protocol errors
