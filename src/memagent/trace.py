@@ -178,8 +178,8 @@ def _record(path: Path, lineno: int, line: str) -> dict[str, Any]:
                 raise InputError(f"{where}: final usage.{key} must be an integer")
         _check_fingerprint(where, record.get("document"))
         return record
-    what = "no record type" if kind is None else f"unknown record type {_short(kind)}"
-    raise InputError(f"{where}: {what} (not a memagent trace line)")
+    problem = "no record type" if kind is None else f"unknown record type {_short(kind)}"
+    raise InputError(f"{where}: {problem} (not a memagent trace line)")
 
 
 def _check_types(
