@@ -218,6 +218,32 @@ def test_a_hung_server_costs_at_most_max_wait(scripted: Any) -> None:
         OpenAICompatLLM(srv.url, max_wait=0)
 
 
+def test_cancel_pending_stops_retries_in_progress(scripted: Any) -> None:
+    import threading
+
+    srv = scripted([(500, {}, {"error": {"message": "boom"}})])
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=50, backoff=Backoff(base=2.0, cap=2.0))
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            llm.generate([ask()], GREEDY)
+        except BackendError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    started = time.monotonic()
+    worker.start()
+    while srv.hits < 1:
+        time.sleep(0.01)
+    llm.cancel_pending()
+    worker.join(10)
+    assert time.monotonic() - started < 3 and "abandoned" in str(errors[0])
+    assert llm._aborts == set()  # the finished call is forgotten
+    srv.script[:] = [(200, {}, ok_body("later"))]  # a later request is not affected
+    assert llm.generate([ask()], GREEDY)[0].text == "later"
+
+
 def test_bad_request_is_not_retried(scripted: Any) -> None:
     srv = scripted([(400, {}, {"error": {"message": "max_tokens too large"}})])
     with pytest.raises(BackendError, match="HTTP 400: max_tokens too large"):

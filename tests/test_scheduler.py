@@ -61,3 +61,38 @@ def test_a_job_whose_document_fails_is_dropped_too(tokenizer):
     failed = []
     run_jobs(llm, jobs, CFG.sampling, on_error=lambda job, exc: failed.append(job.tag))
     assert failed == [0] and jobs[1].result().answer == "4821937"
+
+
+def test_a_stopped_continuous_run_neither_waits_for_nor_keeps_its_requests(tokenizer):
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Hanging(ScriptedLLM):
+        scheduling = "continuous"
+        cancelled = 0
+
+        def generate(self, requests, sampling):
+            if "hangs" in requests[0].messages[-1]["content"]:
+                release.wait(30)  # a server that never answers
+            return super().generate(requests, sampling)
+
+        def cancel_pending(self):
+            self.cancelled += 1
+            release.set()
+
+    llm = Hanging(tokenizer)
+    agent = MemAgent(llm, CFG)
+
+    def stop(job, step):
+        raise KeyboardInterrupt  # Ctrl-C as the first answer arrives
+
+    jobs = [agent.job(needle_doc("4821937"), "Which magic number hangs?"),
+            agent.job(needle_doc("4821937"), "What is the magic number?", on_step=stop)]
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(llm, jobs, CFG.sampling)
+    assert time.monotonic() - started < 10 and llm.cancelled == 1
+    workers = [t for t in threading.enumerate() if t.name == "memagent-job"]
+    assert all(t.daemon for t in workers)  # the interpreter may exit without joining them

@@ -7,8 +7,10 @@ Two modes, picked once per run by the backend's `scheduling` attribute (or the `
   job takes its slot, so long and short documents mix freely.
 - "continuous" (HTTP servers, which batch on their side): each job submits its next request as soon
   as its previous reply arrives, up to `max_active` requests in flight, so the server never idles
-  waiting for the slowest request of a round. Concurrency model: one thread pool here, each worker
-  calling `llm.generate([one request])`; jobs are only touched on the calling thread.
+  waiting for the slowest request of a round. Concurrency model: one daemon thread per request in
+  flight, calling `llm.generate([one request])`; jobs are only touched on the calling thread. When
+  the run stops early (Ctrl-C, an error) nothing waits for those threads, and the backend's
+  `cancel_pending()`, if it has one, stops their retries.
 
 Either way results stay in job order (the caller reads them from its `jobs` list).
 
@@ -20,9 +22,10 @@ rounds mode a failed batch is then retried one request at a time to find the job
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Literal
 
@@ -181,7 +184,6 @@ def _run_continuous(
     waiting = deque(enumerate(jobs))
     in_flight: dict[Future[list[Completion]], tuple[int, Job]] = {}
     finished = 0
-    pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="memagent-job")
 
     def submit(index: int, job: Job) -> bool:
         """Send the job's next request; False when it has none (done) or failed (on_error)."""
@@ -198,7 +200,7 @@ def _run_continuous(
         if sampling.seed is not None:  # distinct, reproducible seeds per job and step
             seed = sampling.seed + index * SEED_STRIDE + len(job.steps)
             step_sampling = replace(sampling, seed=seed)
-        in_flight[pool.submit(llm.generate, [request], step_sampling)] = (index, job)
+        in_flight[_in_thread(llm.generate, [request], step_sampling)] = (index, job)
         return True
 
     clean = False
@@ -227,4 +229,27 @@ def _run_continuous(
                     on_round(1, finished)
         clean = True
     finally:  # on an error or Ctrl-C: drop queued requests, don't wait for those in flight
-        pool.shutdown(wait=clean, cancel_futures=True)
+        cancel = getattr(llm, "cancel_pending", None)
+        if not clean and in_flight and callable(cancel):
+            cancel()
+
+
+def _in_thread(
+    generate: Callable[[list[ChatRequest], SamplingParams], list[Completion]],
+    requests: list[ChatRequest],
+    sampling: SamplingParams,
+) -> Future[list[Completion]]:
+    """`generate(requests, sampling)` on a daemon thread: a run that stops early (Ctrl-C) exits
+    without joining requests still waiting on a server."""
+    future: Future[list[Completion]] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(generate(requests, sampling))
+        except BaseException as exc:  # handed to the scheduler, which raises it on its thread
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="memagent-job", daemon=True).start()
+    return future

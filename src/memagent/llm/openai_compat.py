@@ -47,6 +47,7 @@ from memagent.urls import strip_credentials
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 429})  # plus every 5xx
+_ABANDONED = "another request of its batch failed, or the run stopped"
 _MODEL_MISSING_HINTS = ("not found", "does not exist", "not exist", "unknown model", "requested",
                         "not served", "no such model", "invalid model")
 
@@ -238,12 +239,22 @@ class OpenAICompatLLM:
             limits=httpx.Limits(max_connections=max_concurrency),
         )
         self._lock = threading.Lock()
+        self._aborts: set[threading.Event] = set()  # one per generate() call in progress
         self._warned_usage = False
         self.name = f"openai:{model or '?'}@{self.base_url}"
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
         self._client.close()
+
+    def cancel_pending(self) -> None:
+        """Stop the retries and backoff waits of every request in progress now (an attempt already
+        sent still runs to its timeout); later requests are not affected. Schedulers call this
+        when a run stops early (Ctrl-C, an error), so no thread keeps retrying behind it."""
+        with self._lock:
+            aborts = list(self._aborts)
+        for abort in aborts:
+            abort.set()
 
     def __enter__(self) -> OpenAICompatLLM:
         return self
@@ -300,9 +311,20 @@ class OpenAICompatLLM:
             return []
         model = self.resolve_model()
         bodies = [self._body(model, r, sampling, i) for i, r in enumerate(requests)]
-        if len(bodies) == 1:
-            return [self._complete(requests[0], bodies[0], threading.Event())]
         abort = threading.Event()  # set on the first hard failure so the others stop retrying
+        with self._lock:
+            self._aborts.add(abort)
+        try:
+            return self._generate(requests, bodies, abort)
+        finally:
+            with self._lock:
+                self._aborts.discard(abort)
+
+    def _generate(
+        self, requests: Sequence[ChatRequest], bodies: list[dict[str, Any]], abort: threading.Event
+    ) -> list[Completion]:
+        if len(bodies) == 1:
+            return [self._complete(requests[0], bodies[0], abort)]
         workers = min(self.max_concurrency, len(bodies))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="memagent-http") as pool:
             futures = [pool.submit(self._complete, r, b, abort)
@@ -414,7 +436,7 @@ class OpenAICompatLLM:
         out_of_time = False
         for attempt in range(self.max_retries + 1):
             if abort.is_set():
-                raise BackendError(f"request to {url} abandoned after another request failed")
+                raise BackendError(f"request to {url} abandoned: {_ABANDONED}")
             if attempt:
                 assert last is not None
                 pause = self.backoff.delay(attempt - 1, last.retry_after)
@@ -426,7 +448,8 @@ class OpenAICompatLLM:
                         f"{method} {url} failed ({last}); retry {attempt} of {self.max_retries} "
                         f"in {pause:.1f} s"
                     )
-                time.sleep(pause)
+                if abort.wait(pause):
+                    raise BackendError(f"request to {url} abandoned: {_ABANDONED}")
             timeout = self.timeout
             if deadline is not None:
                 timeout = min(timeout, deadline - time.monotonic())
