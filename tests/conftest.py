@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fault_server import fault_server  # noqa: F401  (rule-following server that fails on cue)
 from server import openai_server  # noqa: F401  (real OpenAI-compatible server fixture)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -27,7 +27,7 @@ def test_missing_file_is_exit_3_with_one_line(tmp_path, capsys):
     [
         (["-q", "  "], "question is empty"),
         (["-q", "a?", "--resume"], "--resume needs --trace"),
-        (["-q", "a?", "-q", "b?", "--trace", "t.jsonl"], "take one question"),
+        (["-q", "a?", "-q", "b?", "--trace", "."], "trace path . is a directory"),
         (["-q", "a?", "-q", "  ", "-q", "c?"], "question 2 of 3 is empty"),
     ],
 )
@@ -38,9 +38,20 @@ def test_bad_options_are_named(tmp_path, capsys, extra, message):
     assert code == 3 and message in err
 
 
-def test_usage_error_is_exit_2(capsys):
-    code, _, _ = run_main(["ask"], capsys)
-    assert code == 2
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask"], "Missing argument 'paths'."),
+        (["ask", "d.txt"], "Missing option '--question' / '-q'."),
+        (["ask", "d.txt", "-q", "x?", "--bogus"], "No such option: --bogus"),
+        (["ask", "d.txt", "-q", "x?", "--window", "abc"], "Invalid value for '--window'"),
+        (["bogus"], "No such command 'bogus'."),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(capsys, args, message):
+    code, out, err = run_main(args, capsys)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}") and "--help" in err
 
 
 def test_empty_directory_and_binary_file(tmp_path, capsys):
@@ -264,3 +275,122 @@ def test_ask_end_to_end_on_the_embedded_model(tmp_path):
     assert "profile smollm2-memagent: window 2048, query 256, chunk 128, memory 32, output 24" in proc.stderr
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records[0]["type"] == "header" and records[-1]["type"] == "final"
+
+
+# ---- several questions: a trace each, partial failures, resume ----------------------------------
+def ask_keys(capsys, tokenizer_dir, doc, keys, *extra):
+    from fault_server import question
+
+    qs = [a for k in keys for a in ("-q", question(k))]
+    return run_main(["ask", str(doc), *qs, "--tokenizer", str(tokenizer_dir), "--chunk", "64",
+                     *map(str, extra)], capsys)
+
+
+def test_one_failed_question_keeps_every_finished_answer_and_resumes_alone(
+    tmp_path, capsys, fault_server, embedded_model_dir, tokenizer
+):
+    from fault_server import KEYS, answer, is_final, keyed_doc, problem
+
+    srv = fault_server(rule=lambda n, b: "500" if is_final(b) and "echo" in problem(b) else None)
+    doc, trace = tmp_path / "d.txt", tmp_path / "run.jsonl"
+    doc.write_text(keyed_doc(tokenizer))
+    flags = ["--base-url", srv.url, "--model", "m", "--max-retries", "1", "--trace", trace]
+    code, out, err = ask_keys(capsys, embedded_model_dir, doc, KEYS, *flags)
+    assert code == 5, err
+    assert out.splitlines() == [answer(k) for k in KEYS[:4]] + [""]  # each on its question's line
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors[0].startswith("error: question 5 of 5 ('What is the magic number for echo?'): ")
+    assert "HTTP 500: injected server error" in errors[0]
+    assert errors[1].startswith("error: 1 of 5 questions failed; the answers to the other 4 are on "
+                                "stdout; rerun the same command with --resume")
+    assert len(errors) == 2 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.glob("run*")) == [f"run.q{i}.jsonl" for i in range(1, 6)]
+    # --json: the same, with the failure as a record in its place
+    code, out, _ = ask_keys(capsys, embedded_model_dir, doc, KEYS, *flags[:-1], tmp_path / "j.jsonl",
+                            "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 5 and [r["answer"] for r in records] == [answer(k) for k in KEYS[:4]] + [None]
+    assert records[4]["question"] == "What is the magic number for echo?"
+    assert records[4]["exit_code"] == 4 and "HTTP 500" in records[4]["error"]
+    # the server heals: --resume answers q1-q4 from their traces and asks only q5's final answer
+    srv.rule = None
+    posts = srv.posts
+    code, out, err = ask_keys(capsys, embedded_model_dir, doc, KEYS, *flags, "--resume")
+    assert code == 0, err
+    assert out.splitlines() == [answer(k) for k in KEYS]
+    assert srv.posts - posts == 1
+    assert err.count("is complete; answer taken from it") == 4 and "run.q5.jsonl after chunk 6" in err
+    # no rate for answers taken from a trace; q5 read nothing new, so 0 document tokens/s
+    assert err.count("recorded in") == 4 and "none re-run" in err
+    rates = [int(line.split(", ")[-1].split()[0]) for line in err.splitlines()
+             if "document tokens/s" in line]
+    assert rates == [0]
+    # everything finished: a resume asks nothing and reports no absurd rate
+    code, out, err = ask_keys(capsys, embedded_model_dir, doc, KEYS, *flags, "--resume")
+    assert (code, out.splitlines()) == (0, [answer(k) for k in KEYS]) and srv.posts - posts == 1
+    assert "document tokens/s" not in err
+
+
+def test_every_question_failing_for_one_reason_is_one_error(
+    tmp_path, capsys, fault_server, embedded_model_dir, tokenizer
+):
+    from fault_server import KEYS, keyed_doc
+
+    srv = fault_server(rule=lambda n, b: "500")
+    doc = tmp_path / "d.txt"
+    doc.write_text(keyed_doc(tokenizer))
+    code, out, err = ask_keys(capsys, embedded_model_dir, doc, KEYS[:3], "--base-url", srv.url,
+                              "--model", "m", "--max-retries", "0")
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert (code, out) == (4, "") and len(errors) == 1 and errors == err.splitlines()[-1:]
+    assert "kept failing after 1 attempt (HTTP 500" in errors[0]
+
+
+def test_retries_are_announced_and_warnings_are_one_clean_line(
+    tmp_path, capsys, fault_server, embedded_model_dir, tokenizer
+):
+    from fault_server import answer, keyed_doc
+
+    srv = fault_server(faults={2: "500", 4: "timeout"}, hang=2.0)  # POST 3 retries POST 2
+    doc = tmp_path / "d.txt"
+    doc.write_bytes(keyed_doc(tokenizer).encode() + b"caf\xe9\n")  # one invalid UTF-8 byte
+    code, out, err = ask_keys(capsys, embedded_model_dir, doc, ["bravo"], "--base-url", srv.url,
+                              "--model", "m", "--timeout", "0.5")
+    assert (code, out) == (0, answer("bravo") + "\n"), err
+    lines = err.splitlines()
+    notices = [line for line in lines if line.startswith("warning: POST")]
+    assert len(notices) == 2
+    assert "failed (HTTP 500: injected server error); retry 1 of 5 in" in notices[0]
+    assert "failed (timed out: ReadTimeout); retry 1 of 5 in" in notices[1]
+    assert f"warning: {doc}: 1 invalid UTF-8 byte sequence(s) replaced with U+FFFD" in lines
+    # without --tokenizer: the approximate-tokenizer warning, as one line with no source location
+    code, out, err = run_main(["ask", str(doc), "-q", "What is the magic number for alpha?",
+                               "--base-url", srv.url, "--model", "m"], capsys)
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if "no --tokenizer given" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: no --tokenizer given")
+    assert ".py" not in err and "Warning" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "message"),
+    [
+        ("", [], "the document is empty"),
+        ("hello " * 10 + "\x00", [], "looks binary (a NUL byte at byte offset 60)"),
+        ("hello", ["-q", "why " * 400], "the question is 401 tokens, over the query budget of 256"),
+        ("hello", ["-q", "a?", "-q", "why " * 400], "question 2 of 2 is 401 tokens"),
+        ("hello", ["-q", "a?", "--window", "600"], "budgets do not fit the 600-token window"),
+    ],
+)
+def test_bad_input_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, text, extra,
+                                                     message):
+    import memagent.llm
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(memagent.llm, "load_llm", no_load)
+    doc = tmp_path / "d.txt"
+    doc.write_text(text)
+    code, out, err = run_main(["ask", str(doc), *(extra or ["-q", "x?"])], capsys)
+    assert (code, out) == (3, "") and err.count("\n") == 1 and message in err, err

@@ -1,5 +1,7 @@
 """memagent: read documents of any length with a small-window LLM and an overwritten memory."""
 
+# First: the `memagent` command exits cleanly on a Ctrl-C while it is still importing.
+from memagent import _startup  # noqa: F401
 from memagent.agent import Job, MemAgent, Result, Step
 from memagent.answer import AnswerRule, extract_answer
 from memagent.config import AgentConfig, Budgets

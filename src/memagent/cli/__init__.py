@@ -2,7 +2,11 @@
 
 Exit codes (documented in README):
   0 answered / done   2 usage error (bad flags)   3 bad input or budgets   4 backend failed
+  5 partial: several questions, some answered (printed) and some failed (named on stderr)
   130 interrupted (the trace, if any, keeps every finished step; rerun with --resume)
+  141 stdout closed before the answers were written (a pipe such as `| head`), nothing printed
+
+Every error is one line on stderr, `error: ...`; warnings are one line too, `warning: ...`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from typing import Any
 
 import typer
 
+from memagent import _startup
 from memagent.errors import MemAgentError
+
+EXIT_USAGE = 2
+EXIT_PARTIAL = 5
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 app = typer.Typer(
     add_completion=False,
@@ -51,7 +61,7 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
         except ValueError as exc:  # settings validated by dataclasses (temperature, top_p, ...)
             fail(str(exc), 3)
         except KeyboardInterrupt:
-            fail("interrupted (finished steps are kept in the trace; rerun with --resume)", 130)
+            interrupted("interrupted (a --trace keeps every finished step: rerun with --resume)")
         if isinstance(rc, int) and rc:
             raise SystemExit(rc)
         return rc
@@ -70,14 +80,68 @@ def _register() -> None:
         app.command(name)(_guarded(func))
 
 
-_register()
-
-
 def fail(message: str, code: int) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print `error: message` as one line on stderr and exit with `code`."""
+    print_line("error", message)
     raise SystemExit(code)
+
+
+def interrupted(message: str = "interrupted") -> None:
+    """Ctrl-C: one line, exit 130. The command's process ends at once (its traces are closed by
+    now), without waiting for request threads; inside another program, a SystemExit as usual."""
+    print_line("error", message)
+    _startup.exit_now(EXIT_INTERRUPTED)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def stdout_closed() -> None:
+    """stdout's reader left early (`| head -1`): stop quietly with 141, as a shell reports a
+    writer ended by SIGPIPE (commands call this where they write answers)."""
+    import contextlib
+    import os
+    import sys
+
+    # nothing more can reach the reader; keep Python's final flush from complaining
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def print_line(label: str, message: str) -> None:
+    """`label: message` on stderr as a single line (markup in the message is shown as is)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    colour = "bold red" if label == "error" else "yellow"
+    Console(stderr=True, soft_wrap=True).print(
+        f"[{colour}]{label}:[/] {escape(one_line(message))}", highlight=False
+    )
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as `warning: message`, one line, without the source file and line."""
+    print_line("warning", str(message))
+
+
+def _log_handler() -> Any:
+    """memagent's own log warnings (e.g. a server without token usage) as one line each."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    return handler
 
 
 # The arguments of the running command, for records such as an eval's run.json.
@@ -85,8 +149,48 @@ invocation: list[str] = []
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point."""
+    """Console entry point: runs the command and exits with its code (see the module docstring)."""
+    import logging
     import sys
+    import warnings
+
+    try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
+        from typer._click import exceptions as click
+    except ImportError:
+        from click import exceptions as click  # type: ignore[no-redef]
 
     invocation[:] = ["memagent", *(sys.argv[1:] if argv is None else argv)]
-    app(args=argv)
+    logger = logging.getLogger("memagent")
+    handler = _log_handler()
+    logger.addHandler(handler)
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        _run(argv, click)
+    finally:  # main() may run inside another program (the tests): leave it as it was
+        warnings.showwarning = shown
+        logger.removeHandler(handler)
+
+
+def _run(argv: list[str] | None, click: Any) -> None:
+    try:
+        _startup.release()  # from here on Ctrl-C is a KeyboardInterrupt, handled below or in _guarded
+        rc = app(args=argv, prog_name="memagent", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "memagent"
+        fail(f"{exc.format_message()} (see '{command} --help')", EXIT_USAGE)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        interrupted()
+    except BrokenPipeError:
+        stdout_closed()
+    if rc == EXIT_INTERRUPTED:  # Ctrl-C while click parsed the arguments (typer's Exit(130))
+        interrupted()
+    raise SystemExit(rc if isinstance(rc, int) else 0)
+
+
+_register()  # last: the command modules import fail/print_line and the exit codes from here

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from memagent.cli import EXIT_PARTIAL, print_line, stdout_closed
 from memagent.cli.options import (
     AdapterOpt,
     ApiKeyOpt,
@@ -26,7 +27,7 @@ from memagent.cli.options import (
     pick_dtype,
     pick_profile,
 )
-from memagent.errors import InputError
+from memagent.errors import BudgetError, InputError
 
 ModelOpt = Annotated[
     str | None,
@@ -84,9 +85,20 @@ def ask_command(
         Path | None, typer.Option(help="TOML file with memory_update / final_answer templates.")
     ] = None,
     trace: Annotated[
-        Path | None, typer.Option(help="Write every step to this JSONL file (one question only).")
+        Path | None,
+        typer.Option(
+            help="Write every step to this JSONL file, a checkpoint for --resume. With several "
+            "questions, each gets its own trace, numbered before the suffix: --trace run.jsonl "
+            "writes run.q1.jsonl, run.q2.jsonl, ..."
+        ),
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run recorded in --trace.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the run recorded in --trace: finished questions are answered from "
+            "their traces, the others continue after their last recorded chunk."
+        ),
+    ] = False,
     show_memory: Annotated[
         bool, typer.Option("--show-memory", help="Print the memory after each chunk.")
     ] = False,
@@ -100,15 +112,30 @@ def ask_command(
         int, typer.Option(help="Retries per HTTP request on 429/5xx/connection errors.")
     ] = 5,
     timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.")] = 300.0,
+    max_wait: Annotated[
+        float,
+        typer.Option(
+            help="Seconds one HTTP request may take in all, every attempt and wait included "
+            "(0: no limit beyond --timeout x attempts). Each retry prints a one-line notice."
+        ),
+    ] = 600.0,
 ) -> int:
-    """Answer QUESTION about the documents. The answer goes to stdout; progress and cost to stderr."""
+    """Answer QUESTION about the documents. The answer goes to stdout; progress and cost to stderr.
+
+    Several questions: answers are printed one per line in the order of the questions. If some
+    questions fail, the others' answers are still printed (a failed one: an empty line, or a JSON
+    object with "error" under --json), each failure is one line on stderr, and the exit code is 5.
+    """
     from rich.console import Console
 
     from memagent.agent import MemAgent
+    from memagent.cli.progress import open_traces, run_with_progress, trace_paths
     from memagent.config import AgentConfig
-    from memagent.llm import BackendOptions, load_llm
+    from memagent.llm import BackendOptions, load_llm, tokenizer_path
+    from memagent.llm.hf_tokenizer import load_tokenizer
     from memagent.prompts import PromptTemplates
     from memagent.sources import DocumentSource
+    from memagent.trace import check_trace_file
     from memagent.types import SamplingParams
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -121,15 +148,18 @@ def ask_command(
             f"question {blank[0]} of {len(questions)} is empty: every -q needs a question "
             "(answers are printed in the order of the questions)"
         )
-    if (trace or resume) and len(questions) > 1:
-        raise InputError(
-            "--trace/--resume take one question; run one ask per question to trace each"
-        )
     if resume and trace is None:
         raise InputError("--resume needs --trace FILE")
     if len(questions) > 1 and "-" in paths:
         raise InputError("stdin can be read only once: save it to a file to ask several questions")
+    if trace is not None:
+        if trace.is_dir():
+            raise InputError(f"trace path {trace} is a directory: give a file path for --trace")
+        for path in trace_paths(trace, len(questions)):
+            check_trace_file(path, resume)
+    # Everything that can be checked without the model is checked before it loads.
     source = DocumentSource.from_args(paths)
+    source.precheck()
     prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
     budgets = prof.budgets(window, query, chunk, memory, output)
     config = AgentConfig(
@@ -137,50 +167,123 @@ def ask_command(
         sampling=SamplingParams(temperature=temperature, top_p=top_p, seed=seed),
         templates=PromptTemplates.from_file(prompts) if prompts else prof.templates,
     )
+    options = BackendOptions(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        tokenizer=tokenizer,
+        adapter=adapter,
+        base=base,
+        dtype=pick_dtype(dtype, prof, device),
+        backend=backend,
+        device=device,
+        max_concurrency=concurrency,
+        max_retries=max_retries,
+        timeout=timeout,
+        max_wait=max_wait or None,
+        on_retry=lambda notice: print_line("warning", notice),
+    )
     t0 = time.perf_counter()
     with err.status("loading model ..."):
-        llm = load_llm(
-            BackendOptions(
-                model=model,
-                base_url=base_url,
-                api_key=api_key,
-                tokenizer=tokenizer,
-                adapter=adapter,
-                base=base,
-                dtype=pick_dtype(dtype, prof, device),
-                backend=backend,
-                device=device,
-                max_concurrency=concurrency,
-                max_retries=max_retries,
-                timeout=timeout,
-            )
-        )
+        tok = load_tokenizer(tokenizer_path(options)[0])
+        _check_questions(questions, tok, config.budgets.resolve(tok, config.templates).query)
+        llm = load_llm(options)
         resolve = getattr(llm, "resolve_model", None)
         if resolve is not None:  # a server's model: named before it goes into the trace
             resolve()
     agent = MemAgent(llm, config)
-    err.print(
-        f"model {llm.name} ({_dtype_of(llm)}) ready in {time.perf_counter() - t0:.1f}s; "
-        f"{prof.describe(budgets)}"
-        f"{'' if prompts is None else f'; prompts {prompts}'}; chunks of {agent.budgets.chunk} tokens"
-    )
-    total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
-    from memagent.cli.progress import run_with_progress
+    traces = open_traces(agent, source, questions, trace, resume)  # refusals before any output
+    try:
+        err.print(
+            f"model {llm.name} ({_dtype_of(llm)}) ready in {time.perf_counter() - t0:.1f}s; "
+            f"{prof.describe(budgets)}"
+            f"{'' if prompts is None else f'; prompts {prompts}'}; "
+            f"chunks of {agent.budgets.chunk} tokens"
+        )
+        for note in traces.notes:
+            err.print(note, markup=False)
+        total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
+        outcomes = run_with_progress(
+            agent, source, questions, traces, total_bytes, err, show_memory
+        )
+    finally:
+        traces.close()
+    try:
+        return _report(outcomes, as_json, err, trace is not None)
+    except BrokenPipeError:
+        stdout_closed()
+        raise
 
-    results = run_with_progress(
-        agent, source, questions, total_bytes, err, trace, resume, show_memory
-    )
-    for result in results:
+
+def _check_questions(questions: list[str], tokenizer: Any, limit: int) -> None:
+    """Each question within the query budget (as Job checks it), before the model loads."""
+    for i, q in enumerate(questions, 1):
+        n = len(tokenizer.encode(q))
+        if n > limit:
+            which = "the question" if len(questions) == 1 else f"question {i} of {len(questions)}"
+            raise BudgetError(
+                f"{which} is {n} tokens, over the query budget of {limit} "
+                "(raise --query, keeping the window in mind)"
+            )
+
+
+def _report(outcomes: list[Any], as_json: bool, err: Any, traced: bool) -> int:
+    """Answers to stdout in question order; failures one line each on stderr. Returns the exit
+    code: 0 all answered, 5 some answered and some failed, else the failure's own code."""
+    from rich.markup import escape
+
+    failed = [(i, o) for i, o in enumerate(outcomes, 1) if o.error is not None]
+    n = len(outcomes)
+    if failed and len(failed) == n:
+        messages = {str(o.error) for _, o in failed}
+        if len(messages) == 1:  # one cause for all (server down, bad document): said once
+            raise failed[0][1].error
+        for i, o in failed:
+            print_line("error", f"question {i} of {n} ({_short(o.question)}): {o.error}")
+        return int(failed[0][1].error.exit_code)
+    for o in outcomes:
+        if o.result is None:
+            if as_json:
+                record = {"question": o.question, "answer": None, "error": str(o.error),
+                          "exit_code": o.error.exit_code}
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                sys.stdout.write("\n")  # keeps each answer on its question's line
+            continue
+        result = o.result
         if as_json:
             sys.stdout.write(json.dumps(_result_json(result), ensure_ascii=False) + "\n")
         else:
             sys.stdout.write(f"{result.answer if result.answer is not None else ''}\n")
         err.print(f"[dim]answer rule: {result.rule.value}; {result.cost.summary()}[/]")
-        err.print(
-            f"[dim]{result.usage.requests} requests, {result.seconds:.1f}s, "
-            f"{result.document_tokens / max(result.seconds, 1e-9):.0f} document tokens/s[/]"
-        )
-    return 0
+        if o.from_trace:
+            err.print(
+                f"[dim]{result.usage.requests} requests, recorded in {escape(str(o.trace))}; "
+                "none re-run[/]"
+            )
+        else:
+            resumed = f" (chunks 0-{o.resumed_steps - 1} taken from the trace)" if o.resumed_steps else ""
+            err.print(
+                f"[dim]{result.usage.requests} requests, {result.seconds:.1f}s, "
+                f"{o.rate()} document tokens/s{resumed}[/]"
+            )
+    sys.stdout.flush()
+    if not failed:
+        return 0
+    for i, o in failed:
+        print_line("error", f"question {i} of {n} ({_short(o.question)}): {o.error}")
+    retry = "; rerun the same command with --resume to retry only the failed ones" if traced else ""
+    print_line(
+        "error",
+        f"{len(failed)} of {n} questions failed; the answers to the other {n - len(failed)} are on "
+        f"stdout{retry} (exit code {EXIT_PARTIAL})",
+    )
+    return EXIT_PARTIAL
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _dtype_of(llm: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from memagent.cli import print_line
 from memagent.cli.options import (
     AdapterOpt,
     ApiKeyOpt,
@@ -29,6 +30,8 @@ from memagent.cli.options import (
 )
 from memagent.errors import InputError
 from memagent.eval.methods import METHODS
+
+EVAL_MAX_WAIT = 600.0  # seconds one HTTP request may take in all, retries included (as ask's default)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -169,7 +172,9 @@ def eval_command(
     with err.status("loading model ..."):
         llm = load_llm(BackendOptions(model=model, base_url=base_url, api_key=api_key,
                                       tokenizer=tokenizer,
-                                      adapter=adapter, base=base, dtype=weights_dtype, max_concurrency=concurrency))
+                                      adapter=adapter, base=base, dtype=weights_dtype, max_concurrency=concurrency,
+                                      max_wait=EVAL_MAX_WAIT,
+                                      on_retry=lambda notice: print_line("warning", notice)))
     tok = getattr(llm, "tokenizer", None)
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")

@@ -1,0 +1,66 @@
+"""Ctrl-C while the `memagent` command is still starting: one line and exit 130, no traceback.
+
+The command's imports take a few hundred milliseconds, before the CLI's own handling of Ctrl-C
+exists. `memagent/__init__.py` imports this module first thing, which calls `guard()`; it acts only when this process is the
+`memagent` command (the console script, or `python -m memagent.cli`), never when memagent is
+imported as a library. The CLI calls `release()` once it can handle KeyboardInterrupt itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+MESSAGE = b"error: interrupted while starting; nothing was run\n"
+EXIT_INTERRUPTED = 130
+
+
+def _is_cli() -> bool:
+    if not sys.argv:
+        return False
+    if os.path.basename(sys.argv[0]) == "memagent":
+        return True
+    # `python -m memagent.cli`: argv[0] is "-m" while the module's packages are imported
+    return sys.argv[0] == "-m" and "memagent.cli" in getattr(sys, "orig_argv", [])
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    os.write(2, MESSAGE)
+    os._exit(EXIT_INTERRUPTED)
+
+
+IS_CLI = _is_cli()  # this process is the `memagent` command (argv[0] changes later under -m)
+
+
+def exit_now(code: int) -> None:
+    """End the `memagent` command at once, flushing its output first: used after Ctrl-C, when
+    every trace is already closed and nothing else may write, so threads still waiting on a server
+    are not waited for. Does nothing when memagent is not the running command (a test's main())."""
+    if not IS_CLI:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 (as in guard)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def guard() -> None:
+    """While the command starts, Ctrl-C prints one line and exits 130."""
+    if not IS_CLI or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # a library import, or SIGINT already handled or ignored by someone else
+    try:  # noqa: SIM105 (contextlib: one more import before the guard is up)
+        signal.signal(signal.SIGINT, _interrupted)
+    except ValueError:  # not the main thread
+        pass
+
+
+def release() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt again, which the CLI turns into exit 130."""
+    if signal.getsignal(signal.SIGINT) is _interrupted:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+guard()
