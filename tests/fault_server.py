@@ -15,7 +15,7 @@ number (1-based, in arrival order) to a fault, and `rule(n, body)` may return on
 "500", "429" (Retry-After: 0), "timeout" (no reply for `hang` seconds), "drop" (connection closed
 without a reply), "null" (content null), "garbage" (a 200 that is not JSON), "overlong" (the right
 reply followed by far more text than max_tokens allows), "kill" (calls `on_kill`, then replies
-normally: the client is gone by then).
+normally: the client is gone by then). `delay` makes every reply take that long.
 """
 
 from __future__ import annotations
@@ -81,10 +81,12 @@ class FaultServer:
         rule: Rule | None = None,
         hang: float = 3.0,
         on_kill: Callable[[], None] | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.faults = dict(faults or {})
         self.rule = rule
         self.hang = hang
+        self.delay = delay  # seconds before every reply (a server that takes its time)
         self.on_kill = on_kill
         self.posts = 0
         self.log: list[tuple[int, str]] = []  # (POST number, fault or "ok")
@@ -137,6 +139,7 @@ class FaultServer:
                 server.auth.append(self.headers.get("Authorization"))
                 _, fault = server._fault(body)
                 text = reply_for(body)
+                time.sleep(server.delay)
                 if fault == "kill" and server.on_kill is not None:
                     server.on_kill()
                 if fault == "500":
