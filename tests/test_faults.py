@@ -33,6 +33,7 @@ from memagent.cli import main
 from memagent.trace import read_trace
 
 CHUNK = 32  # ~15 chunks per question: room for kill points
+KEY = "sk-faults-93c1d2"  # in every run's URL and --api-key: never in an output or a trace
 KEYS = ("alpha", "charlie", "echo")
 
 
@@ -40,6 +41,7 @@ def run_main(args: list[Any], capsys: Any) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
         main([str(a) for a in args])
     captured = capsys.readouterr()
+    assert KEY not in captured.out + captured.err and "user:" not in captured.err
     return int(info.value.code or 0), captured.out, captured.err
 
 
@@ -51,7 +53,9 @@ class Bench:
         self.srv = FaultServer(hang=1.0)
         self.doc = root / "doc.txt"
         self.doc.write_text(keyed_doc(tokenizer, chunk=CHUNK))
-        self.flags = ["--base-url", self.srv.url, "--model", "m", "--tokenizer", tokenizer_dir,
+        port = self.srv.url.rsplit(":", 1)[1]
+        self.flags = ["--base-url", f"http://user:{KEY}@127.0.0.1:{port}", "--api-key", KEY,
+                      "--model", "m", "--tokenizer", tokenizer_dir,
                       "--chunk", CHUNK, "--memory", 128, "--timeout", 0.3, "--max-wait", 20]
         self.clean: dict[tuple[str, ...], tuple[list[str], list[Path]]] = {}
         self.posts: dict[tuple[str, ...], int] = {}
@@ -87,6 +91,7 @@ def same_as_clean(bench: Bench, keys: tuple[str, ...], out: str, trace: Path) ->
     answers, clean = bench.clean[keys]
     assert out.splitlines() == answers
     for path, reference in zip(paths(trace, len(keys)), clean, strict=True):
+        assert KEY not in path.read_text()
         assert memories(path) == memories(reference), path
         _, _, final = read_trace(path)
         _, _, clean_final = read_trace(reference)
@@ -247,7 +252,7 @@ def kill_trial(bench: Bench, capsys: Any, seed: int) -> dict[str, Any]:
                                        lines, rng)
             kills.append(f"trace line {lines}")
         assert done.returncode in (-signal.SIGKILL, 0), done.stderr
-        assert "Traceback" not in done.stderr
+        assert "Traceback" not in done.stderr and KEY not in done.stdout + done.stderr
         if done.returncode == 0:  # it finished before the kill point: nothing to resume
             kills[-1] += " (finished first)"
             break
