@@ -276,3 +276,27 @@ def test_a_trace_path_that_cannot_be_a_trace(tokenizer, tmp_path):
     newer.write_text('{"type": "header", "version": 3}\n{"type": "step", "new": 1}\n')
     with pytest.raises(InputError, match="version 3, which this memagent cannot read"):
         check_trace_file(newer, True)
+
+
+def test_one_result_serializer_for_json_trace_and_resume(tokenizer, tmp_path):
+    """`Result.to_json` is what --json prints, `trace_record` is its subset in the trace's final
+    record, and `from_json` rebuilds the same Result from either (a finished trace's answer)."""
+    from memagent.job import Result
+
+    agent = MemAgent(ScriptedLLM(tokenizer), CFG)
+    doc = needle_doc("4821937")
+    result = agent.ask(doc, Q)
+    full = json.loads(json.dumps(result.to_json()))
+    assert Result.from_json(full, agent.budgets) == result
+    path = tmp_path / "run.jsonl"
+    traced_ask(tokenizer, doc, path, resume=False)
+    _header, steps, final = read_trace(path)
+    assert final is not None
+    assert {k: v for k, v in final.items() if k != "document"} == result.trace_record()
+    rebuilt = Result.from_json(final, agent.budgets, Q, steps)
+    memory_steps = [s for s in result.steps if s.kind == "memory"]
+    assert (rebuilt.answer, rebuilt.rule, rebuilt.memory, rebuilt.document_tokens) == (
+        result.answer, result.rule, result.memory, result.document_tokens)
+    assert [s.memory for s in rebuilt.steps] == [s.memory for s in memory_steps]
+    assert rebuilt.usage.requests == result.usage.requests
+    assert rebuilt.cost == result.cost

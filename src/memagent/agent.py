@@ -1,286 +1,44 @@
-"""The MemAgent loop: one job is a small state machine; `MemAgent` drives one or many jobs.
+"""`MemAgent`: read documents of any length with a small-window model, one or many at a time.
 
-A job reads its document as a stream of chunks. At each step it asks for a new memory given
-(question, memory, chunk), overwriting the old one; after the last chunk it asks for the answer
-given (question, memory) alone. The job never calls a model: it yields `ChatRequest`s and consumes
-`Completion`s, so a single `ask`, a batched scheduler, evaluation and RL rollouts share this code.
+The loop itself lives in `memagent.job` (a `Job` per document and question); `MemAgent` makes jobs
+with its budgets and templates and drives them through `memagent.scheduler.run_jobs`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from memagent.answer import AnswerRule, Extraction, extract_answer
-from memagent.chunking import Chunk, iter_chunks
-from memagent.config import AgentConfig, ResolvedBudgets
-from memagent.cost import CostReport, cost_report
-from memagent.errors import BudgetError, InputError
-from memagent.prompts import PromptTemplates
+from memagent.chunking import iter_chunks
+from memagent.config import AgentConfig
+from memagent.errors import InputError
+from memagent.job import (
+    PLACEHOLDER_TOKENS,
+    SEAM_SLACK,
+    Job,
+    Phase,
+    Result,
+    ResumeState,
+    Step,
+    StepCallback,
+    chunk_sha,
+)
+from memagent.scheduler import run_jobs
 from memagent.sources import text_blocks
-from memagent.types import LLM, ChatRequest, Completion, Tokenizer, Usage
+from memagent.types import LLM, Tokenizer
 
-
-class Phase(str, Enum):
-    READING = "reading"  # next request is a memory update over the next chunk
-    ANSWERING = "answering"  # next request is the final answer from memory alone
-    DONE = "done"
-
-
-@dataclass
-class Step:
-    """One conversation of the loop: a memory update (kind='memory') or the answer (kind='final')."""
-
-    index: int  # chunk index; the final step has index = number of chunks
-    kind: str
-    chunk_tokens: int
-    prompt_tokens: int
-    completion_tokens: int
-    memory: str  # memory after this step (for 'final': unchanged memory)
-    memory_tokens: int
-    memory_cut: bool  # the new memory hit the memory budget and was cut at a token boundary
-    finish_reason: str
-    seconds: float
-    chunk_sha: str = ""  # identifies the chunk, so a resumed run can prove it reads the same text
-    output: str = ""  # the raw reply of a final step
-    kept: bool = False  # the reply was the template's keep reply: memory unchanged
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
-
-
-@dataclass
-class ResumeState:
-    """Where a previous run of the same job stopped (from its trace)."""
-
-    memory: str
-    steps: list[Step]
-
-    @property
-    def next_chunk(self) -> int:
-        return len(self.steps)
-
-
-@dataclass
-class Result:
-    question: str
-    answer: str | None
-    rule: AnswerRule
-    raw_answer: str
-    memory: str
-    steps: list[Step]
-    usage: Usage
-    document_tokens: int
-    seconds: float
-    cost: CostReport
-
-    @property
-    def chunks(self) -> int:
-        return sum(1 for s in self.steps if s.kind == "memory")
-
-    @property
-    def boxed(self) -> bool:
-        return self.rule is AnswerRule.BOXED
-
-
-def chunk_sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
-StepCallback = Callable[["Job", Step], None]
-SEAM_SLACK = 32  # tokens of margin for the estimate in Job._request
-PLACEHOLDER_TOKENS = 16  # bound on the tokens of NO_MEMORY, the empty memory's placeholder
-
-
-@dataclass
-class Job:
-    """One (document, question) pair moving through the loop. Drive it with next_request/consume."""
-
-    question: str
-    chunks: Iterator[Chunk]
-    tokenizer: Tokenizer
-    budgets: ResolvedBudgets
-    templates: PromptTemplates
-    want_logprobs: bool = False
-    keep_conversations: bool = False
-    resume: ResumeState | None = None
-    on_step: StepCallback | None = None
-    tag: Any = None  # caller's handle (sample id, group id)
-    phase: Phase = Phase.READING
-    memory: str = ""
-    steps: list[Step] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    conversations: list[tuple[ChatRequest, Completion]] = field(default_factory=list)
-    extraction: Extraction | None = None
-    document_tokens: int = 0
-    started: float = field(default_factory=time.perf_counter)
-    _current: Chunk | None = None
-    _pending: ChatRequest | None = None
-    _question_tokens: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.question.strip():
-            raise InputError("the question is empty")
-        n = self._question_tokens = len(self.tokenizer.encode(self.question))
-        if n > self.budgets.query:
-            raise BudgetError(
-                f"the question is {n} tokens, over the query budget of {self.budgets.query} "
-                "(raise --query, keeping the window in mind)"
-            )
-        if self.resume is not None:
-            self.memory = self.resume.memory
-            self.steps = list(self.resume.steps)
-
-    @property
-    def done(self) -> bool:
-        return self.phase is Phase.DONE
-
-    @property
-    def chars_read(self) -> int:
-        """Characters of the document consumed so far (for progress bars)."""
-        return self._current.end_char if self._current is not None else 0
-
-    def next_request(self) -> ChatRequest | None:
-        """The request this job needs answered next (the same one until consume), or None if done."""
-        if self._pending is not None or self.phase is Phase.DONE:
-            return self._pending
-        if self.phase is Phase.READING:
-            chunk = self._next_chunk()
-            if chunk is None:
-                if not self.steps:
-                    raise InputError("the document is empty: nothing to read")
-                self.phase = Phase.ANSWERING
-            else:
-                self._current = chunk
-                messages = self.templates.memory_update_messages(
-                    self.question, self.memory, chunk.text
-                )
-                # Upper estimate of the prompt from its parts, to skip re-tokenizing the chunk.
-                memory = self.steps[-1].memory_tokens if self.steps else PLACEHOLDER_TOKENS
-                question = self._question_tokens * self.templates.problem_repeats
-                parts = self.budgets.update_overhead + question + memory + chunk.n_tokens
-                self._pending = self._request(messages, self.budgets.memory, parts)
-                return self._pending
-        messages = self.templates.final_answer_messages(self.question, self.memory)
-        self._pending = self._request(messages, self.budgets.output)
-        return self._pending
-
-    def _next_chunk(self) -> Chunk | None:
-        for chunk in self.chunks:
-            self.document_tokens += chunk.n_tokens
-            if chunk.index < len(self.steps):  # resumed: prove it's the same text, then skip
-                if self.steps[chunk.index].chunk_sha != chunk_sha(chunk.text):
-                    raise InputError(
-                        f"chunk {chunk.index} differs from the trace: the document, tokenizer or "
-                        "chunk budget changed since the trace was written; use a new --trace path"
-                    )
-                continue
-            return chunk
-        return None
-
-    def _request(
-        self, messages: Sequence[dict[str, str]], max_tokens: int, parts_tokens: int | None = None
-    ) -> ChatRequest:
-        # Exact count only when the sum of the separately counted parts is near the window: joint
-        # tokenization differs from the parts' sum by at most a few tokens at the seams.
-        window = self.budgets.window
-        if parts_tokens is not None and parts_tokens + SEAM_SLACK + max_tokens <= window:
-            prompt_tokens = parts_tokens
-        else:
-            prompt_tokens = self.tokenizer.chat_token_count(messages)
-        if (
-            prompt_tokens + max_tokens > self.budgets.window
-        ):  # guaranteed by resolve(); checked anyway
-            raise BudgetError(
-                f"prompt {prompt_tokens} + generation {max_tokens} tokens exceeds the "
-                f"{self.budgets.window}-token window"
-            )
-        return ChatRequest(tuple(messages), max_tokens, self.want_logprobs)
-
-    def consume(self, completion: Completion) -> Step:
-        """Take the backend's reply to next_request() and advance."""
-        request, self._pending = self._pending, None
-        if request is None:
-            raise RuntimeError("consume() called without a pending request")
-        self.usage.add(completion)
-        if self.keep_conversations:
-            self.conversations.append((request, completion))
-        if self.phase is Phase.READING:
-            step = self._update_memory(completion)
-        else:
-            self.extraction = extract_answer(completion.text)
-            step = Step(
-                len(self.steps),
-                "final",
-                0,
-                completion.prompt_tokens,
-                completion.completion_tokens,
-                self.memory,
-                self._memory_tokens(),
-                False,
-                completion.finish_reason,
-                completion.seconds,
-                output=completion.text,
-            )
-            self.phase = Phase.DONE
-        self.steps.append(step)
-        if self.on_step is not None:
-            self.on_step(self, step)
-        return step
-
-    def _update_memory(self, completion: Completion) -> Step:
-        chunk = self._current
-        assert chunk is not None
-        ids = completion.completion_token_ids or self.tokenizer.encode(completion.text)
-        text = completion.text.strip()
-        cut = completion.finish_reason == "length"
-        if (
-            len(ids) > self.budgets.memory
-        ):  # a server that ignored max_tokens: cut at a token boundary
-            text = self.tokenizer.decode(ids[: self.budgets.memory]).strip()
-            cut = True
-        # The keep reply ("nothing new"), or an empty reply: the memory stays as it was, never wiped.
-        kept = self.templates.is_keep(text) or not text
-        if kept:
-            text, ids, cut = self.memory, self.tokenizer.encode(self.memory), False
-        self.memory = text
-        return Step(
-            chunk.index,
-            "memory",
-            chunk.n_tokens,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            text,
-            min(len(ids), self.budgets.memory),
-            cut,
-            completion.finish_reason,
-            completion.seconds,
-            chunk_sha(chunk.text),
-            kept=kept,
-        )
-
-    def _memory_tokens(self) -> int:
-        return len(self.tokenizer.encode(self.memory)) if self.memory else 0
-
-    def result(self) -> Result:
-        if self.extraction is None:
-            raise RuntimeError("job is not finished")
-        return Result(
-            self.question,
-            self.extraction.answer,
-            self.extraction.rule,
-            self.extraction.raw,
-            self.memory,
-            self.steps,
-            self.usage,
-            self.document_tokens,
-            time.perf_counter() - self.started,
-            cost_report(self.document_tokens, self.budgets, self.usage),
-        )
+__all__ = [
+    "PLACEHOLDER_TOKENS",
+    "SEAM_SLACK",
+    "Job",
+    "MemAgent",
+    "Phase",
+    "Result",
+    "ResumeState",
+    "Step",
+    "StepCallback",
+    "chunk_sha",
+]
 
 
 class MemAgent:
@@ -318,7 +76,5 @@ class MemAgent:
         return self.run(jobs, max_active=max_active)
 
     def run(self, jobs: Sequence[Job], max_active: int | None = None) -> list[Result]:
-        from memagent.scheduler import run_jobs
-
         run_jobs(self.llm, jobs, self.config.sampling, max_active=max_active)
         return [job.result() for job in jobs]

@@ -29,8 +29,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Literal
 
-from memagent.agent import Job
 from memagent.errors import MemAgentError
+from memagent.job import Job
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams
 
 RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs finished so far)

@@ -27,10 +27,10 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import IO, Any
 
-from memagent.agent import Job, ResumeState, Step
 from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, ResolvedBudgets
 from memagent.errors import InputError
+from memagent.job import Job, ResumeState, Step
 from memagent.sources import Fingerprint
 from memagent.urls import canonical_urls, redact_urls
 
@@ -249,19 +249,9 @@ class TraceWriter:
             )
         self._write({"type": "step", **step.to_json()})
         if final:
-            result = job.result()
+            record = job.result().trace_record()
             self._write(
-                {
-                    "type": "final",
-                    "answer": result.answer,
-                    "rule": result.rule.value,
-                    "document_tokens": result.document_tokens,
-                    "usage": {
-                        "prompt_tokens": result.usage.prompt_tokens,
-                        "completion_tokens": result.usage.completion_tokens,
-                    },
-                    "document": read.to_json() if read is not None else None,
-                }
+                {"type": "final", **record, "document": read.to_json() if read is not None else None}
             )
 
     def close(self) -> None:

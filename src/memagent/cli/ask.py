@@ -252,7 +252,7 @@ def _report(outcomes: list[Any], as_json: bool, err: Any, traced: bool) -> int:
             continue
         result = o.result
         if as_json:
-            sys.stdout.write(json.dumps(_result_json(result), ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         else:
             sys.stdout.write(f"{result.answer if result.answer is not None else ''}\n")
         err.print(f"[dim]answer rule: {result.rule.value}; {result.cost.summary()}[/]")
@@ -289,22 +289,3 @@ def _short(text: str, limit: int = 40) -> str:
 def _dtype_of(llm: Any) -> str:
     model = getattr(llm, "model", None)
     return str(getattr(model, "dtype", "server")).removeprefix("torch.")
-
-
-def _result_json(result: Any) -> dict[str, Any]:
-    return {
-        "question": result.question,
-        "answer": result.answer,
-        "rule": result.rule.value,
-        "raw_answer": result.raw_answer,
-        "memory": result.memory,
-        "document_tokens": result.document_tokens,
-        "seconds": result.seconds,
-        "usage": {
-            "requests": result.usage.requests,
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-        },
-        "cost": result.cost.to_json(),
-        "steps": [s.to_json() for s in result.steps],
-    }

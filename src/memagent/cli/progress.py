@@ -5,44 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from memagent.agent import Job, MemAgent, Result, ResumeState, Step
-from memagent.answer import AnswerRule
-from memagent.cost import cost_report
+from memagent.agent import MemAgent
 from memagent.errors import MemAgentError
+from memagent.job import Job, Result, ResumeState, Step
 from memagent.scheduler import run_jobs
 from memagent.sources import DocumentSource
 from memagent.trace import TraceWriter, open_trace, run_identity
-from memagent.types import Usage
-
-
-def _finished_result(
-    agent: MemAgent, question: str, steps: list[Step], final: dict[str, Any]
-) -> Result:
-    """A Result rebuilt from a complete trace: re-running a finished job costs nothing."""
-    usage = Usage(
-        requests=len(steps) + 1,
-        prompt_tokens=final["usage"]["prompt_tokens"],
-        completion_tokens=final["usage"]["completion_tokens"],
-    )
-    n = final["document_tokens"]
-    memory = steps[-1].memory if steps else ""
-    return Result(
-        question,
-        final["answer"],
-        AnswerRule(final["rule"]),
-        "",
-        memory,
-        steps,
-        usage,
-        n,
-        0.0,
-        cost_report(n, agent.budgets, usage),
-    )
 
 
 def _nonempty(path: Path) -> bool:
@@ -121,7 +93,7 @@ def open_traces(
             outcome.trace = path
             if final is not None:
                 steps = state.steps if state else []
-                outcome.result = _finished_result(agent, questions[i], steps, final)
+                outcome.result = Result.from_json(final, agent.budgets, questions[i], steps)
                 outcome.from_trace = True
                 outcome.resumed_steps = len(steps)
                 traces.notes.append(f"trace {path} is complete; answer taken from it")

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from memagent.agent import Job, MemAgent
+from memagent.agent import MemAgent
 from memagent.answer import extract_answer
 from memagent.chunking import iter_chunks
 from memagent.config import AgentConfig
 from memagent.data import Sample
 from memagent.errors import InputError, MemAgentError
+from memagent.job import Job
 from memagent.scheduler import run_jobs
 from memagent.sources import text_blocks
 from memagent.types import LLM, ChatRequest, Message, Tokenizer

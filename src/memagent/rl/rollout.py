@@ -13,7 +13,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memagent.agent import Job, MemAgent
+from memagent.agent import MemAgent
+from memagent.job import Job
 from memagent.rl.advantages import filter_groups
 from memagent.rl.config import RolloutConfig
 from memagent.rl.episode import Conversation, Episode
