@@ -178,6 +178,9 @@ CASES = [
      "temperature"),
     ("zero concurrency", lambda w: [w.doc, "-q", w.q, *w.server, "--concurrency", "0"], 3,
      "max_concurrency"),
+    ("top-p zero", lambda w: [w.doc, "-q", w.q, *w.server, "--top-p", "0"], 3, "top_p"),
+    ("unknown dtype", lambda w: [w.doc, "-q", w.q, "--model", w.tok, "--dtype", "int3"], 3,
+     "unknown dtype"),
     ("URL without http", lambda w: [w.doc, "-q", w.q, "--base-url", f"ftp://u:{KEY}@h/v1",
                                     "--tokenizer", w.tok], 3, "must start with http"),
     ("URL that does not parse", lambda w: [w.doc, "-q", w.q, "--base-url", f"http://u:{KEY}@[::1",
@@ -201,6 +204,30 @@ def test_each_error_is_one_line_with_its_documented_code(world, capsys, name, ar
     assert out == "" and "Traceback" not in err
     assert err.count("\n") == 1 and err.startswith("error: ") and fragment in err, err
     assert KEY not in err and "user:" not in err
+
+
+def test_only_memagent_errors_map_to_exit_codes():
+    """A user error is one of memagent's exceptions and maps to its code; any other exception,
+    a ValueError included, is a bug and surfaces as one (never as "bad input")."""
+    from memagent.cli import _guarded
+    from memagent.errors import InputError
+    from memagent.llm import load_llm
+
+    def raising(exc):
+        def command():
+            raise exc
+        return _guarded(command)
+
+    with pytest.raises(SystemExit) as info:
+        raising(InputError("bad"))()
+    assert info.value.code == 3
+    with pytest.raises(ValueError, match="a bug"):
+        raising(ValueError("a bug"))()
+    for options, fragment in [({"backend": "nope"}, "unknown backend"),
+                              ({"backend": "openai"}, "needs --base-url"),
+                              ({"base_url": "ftp://h"}, "must start with http")]:
+        with pytest.raises(InputError, match=fragment):
+            load_llm(**options)
 
 
 # Failures found while running print the status line ("model ... ready") first; the error is still

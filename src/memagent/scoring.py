@@ -19,6 +19,8 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from memagent.errors import InputError
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _ASCII_PUNCT = frozenset(string.punctuation)
 
@@ -115,7 +117,7 @@ def score(metric: str, prediction: str | None, answers: Sequence[str]) -> float:
     try:
         fn = METRICS[metric]
     except KeyError:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}") from None
+        raise InputError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}") from None
     if isinstance(answers, str):
         raise TypeError("answers must be a list of strings, not a single string")
     return fn(prediction, answers)

@@ -58,8 +58,6 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             rc = func(*args, **kwargs)
         except MemAgentError as exc:
             fail(str(exc), exc.exit_code)
-        except ValueError as exc:  # settings validated by dataclasses (temperature, top_p, ...)
-            fail(str(exc), 3)
         except KeyboardInterrupt:
             interrupted("interrupted (a --trace keeps every finished step: rerun with --resume)")
         if isinstance(rc, int) and rc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memagent.errors import InputError
 from memagent.types import LLM
 
 
@@ -46,7 +47,7 @@ def _backend(opts: BackendOptions) -> str:
     if backend == "auto":
         backend = "openai" if opts.base_url else "transformers"
     if backend not in ("transformers", "vllm", "openai"):
-        raise ValueError(f"unknown backend '{backend}': use auto, transformers, openai or vllm")
+        raise InputError(f"unknown backend '{backend}': use auto, transformers, openai or vllm")
     return backend
 
 
@@ -88,7 +89,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
 
         return VLLMOfflineLLM(str(resolve_model(opts.model, opts.adapter, opts.base)))  # type: ignore[return-value]
     if not opts.base_url:
-        raise ValueError("the openai backend needs --base-url")
+        raise InputError("the openai backend needs --base-url")
     from memagent.llm.openai_compat import OpenAICompatLLM
 
     local_model = opts.model is not None and Path(opts.model).expanduser().exists()

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from memagent.errors import BackendError, BackendUnreachable, ModelNotFound
+from memagent.errors import BackendError, BackendUnreachable, InputError, ModelNotFound
 from memagent.types import ChatRequest, Completion, SamplingParams, Tokenizer
 from memagent.urls import strip_credentials
 
@@ -62,7 +62,7 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if self.base < 0 or self.cap < 0 or self.max_retry_after < 0:
-            raise ValueError("Backoff base, cap and max_retry_after must be >= 0")
+            raise InputError("Backoff base, cap and max_retry_after must be >= 0")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
@@ -101,13 +101,13 @@ def normalize_base_url(base_url: str) -> str:
     url = base_url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
         shown = strip_credentials(base_url)
-        raise ValueError(f"base_url must start with http:// or https://, got {shown!r}")
+        raise InputError(f"base_url must start with http:// or https://, got {shown!r}")
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:  # its text may quote the URL: not shown, it may hold a key
-        raise ValueError(f"base_url {strip_credentials(base_url)!r} is not a valid URL") from exc
+        raise InputError(f"base_url {strip_credentials(base_url)!r} is not a valid URL") from exc
     if not parsed.host:
-        raise ValueError(f"base_url {strip_credentials(base_url)!r} names no host")
+        raise InputError(f"base_url {strip_credentials(base_url)!r} names no host")
     return url if url.endswith("/v1") else url + "/v1"
 
 
@@ -213,13 +213,13 @@ class OpenAICompatLLM:
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+            raise InputError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+            raise InputError(f"max_retries must be >= 0, got {max_retries}")
         if timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+            raise InputError(f"timeout must be > 0 seconds, got {timeout}")
         if max_wait is not None and max_wait <= 0:
-            raise ValueError(f"max_wait must be > 0 seconds, got {max_wait}")
+            raise InputError(f"max_wait must be > 0 seconds, got {max_wait}")
         full_url = normalize_base_url(base_url)
         self.base_url = strip_credentials(full_url)  # shown in names, logs and errors
         self.model = model

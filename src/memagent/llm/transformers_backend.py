@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from memagent.errors import BackendError, ModelNotFound
+from memagent.errors import BackendError, InputError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
 from memagent.llm.prefix_cache import PrefixStore, batch_inputs
 from memagent.types import ChatRequest, Completion, SamplingParams
@@ -76,7 +76,7 @@ class TransformersLLM:
         elif dtype in ("float32", "bfloat16", "float16"):
             torch_dtype = getattr(torch, dtype)
         else:
-            raise ValueError(f"unknown dtype {dtype!r}: use float32 or bfloat16")
+            raise InputError(f"unknown dtype {dtype!r}: use float32 or bfloat16")
         try:
             model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except (OSError, ValueError) as exc:

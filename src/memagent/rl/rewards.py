@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from memagent.answer import last_boxed
+from memagent.errors import InputError
 from memagent.scoring import recall, training_reward
 
 RewardFn = Callable[[str, Sequence[str]], float]
@@ -32,4 +33,4 @@ def reward_fn(name: str) -> RewardFn:
     try:
         return REWARDS[name]
     except KeyError:
-        raise ValueError(f"unknown reward {name!r}; choose one of {sorted(REWARDS)}") from None
+        raise InputError(f"unknown reward {name!r}; choose one of {sorted(REWARDS)}") from None

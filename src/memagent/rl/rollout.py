@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from memagent.agent import MemAgent
+from memagent.errors import BackendError
 from memagent.job import Job
 from memagent.rl.advantages import filter_groups
 from memagent.rl.config import RolloutConfig
@@ -28,7 +29,7 @@ def _episode(job: Job, q: Question, reward: RewardFn) -> Episode:
     convs = []
     for _request, c in job.conversations:
         if c.prompt_token_ids is None or c.completion_token_ids is None or c.logprobs is None:
-            raise ValueError(
+            raise BackendError(
                 "the backend returned no token ids or log-probs; RL needs a backend that fills "
                 "Completion.prompt_token_ids, completion_token_ids and logprobs"
             )
