@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from memagent.types import ChatRequest, Completion, SamplingParams, Tokenizer
+from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 
 
 def _between(text: str, tag: str) -> str:
@@ -19,21 +19,31 @@ def _between(text: str, tag: str) -> str:
 
 
 class ScriptedLLM:
-    name = "scripted"
-
     def __init__(
         self,
         tokenizer: Tokenizer,
         pad_memory_to: int = 0,
         fail_after: int | None = None,
         hook: Callable[[int], None] | None = None,
+        scheduling: Scheduling = "rounds",
+        name: str = "scripted",
     ):
+        self.name = name
         self.tokenizer = tokenizer
+        self.scheduling = scheduling
+        self.max_concurrency: int | None = None
+        self.dtype = "scripted"
         self.pad_memory_to = pad_memory_to  # make memories this many tokens long (to hit budgets)
         self.fail_after = fail_after
         self.calls = 0  # generate() calls
         self.requests: list[ChatRequest] = []
         self.hook = hook
+
+    def resolve_model(self) -> str:
+        return self.name
+
+    def cancel_pending(self) -> None:
+        pass
 
     def generate(
         self, requests: Sequence[ChatRequest], sampling: SamplingParams

@@ -46,13 +46,10 @@ class ContextScripted(ScriptedLLM):
         return out
 
 
-class FailingLLM:
-    name = "failing"
-
+class FailingLLM(ScriptedLLM):
     def __init__(self, tokenizer, empty: bool = False):  # type: ignore[no-untyped-def]
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer, name="failing")
         self.empty = empty
-        self.calls = 0
 
     def generate(
         self, requests: Sequence[ChatRequest], sampling: SamplingParams

@@ -22,6 +22,13 @@ class KillAfter:
 
     def __init__(self, llm, n):
         self.llm, self.n, self.name, self.tokenizer = llm, n, llm.name, llm.tokenizer
+        self.scheduling, self.max_concurrency, self.dtype = "rounds", None, llm.dtype
+
+    def resolve_model(self):
+        return self.llm.resolve_model()
+
+    def cancel_pending(self):
+        self.llm.cancel_pending()
 
     def generate(self, requests, sampling):
         if self.n == 0:

@@ -22,10 +22,8 @@ SMALL = AgentConfig(budgets=Budgets(chunk=64, memory=48, output=32))
 class ConcurrentScripted(ScriptedLLM):
     """Asks for continuous scheduling, sleeps per request, records concurrency and seeds."""
 
-    scheduling = "continuous"
-
     def __init__(self, tokenizer, delay: float = 0.01, fail_on: str | None = None):
-        super().__init__(tokenizer)
+        super().__init__(tokenizer, scheduling="continuous")
         self.delay = delay
         self.fail_on = fail_on
         self.lock = threading.Lock()
@@ -108,7 +106,9 @@ def test_mode_comes_from_the_backend_or_the_flag(tokenizer):
 
     assert scheduling_mode(ScriptedLLM(tokenizer)) == "rounds"
     assert scheduling_mode(ConcurrentScripted(tokenizer)) == "continuous"
-    assert OpenAICompatLLM.scheduling == "continuous"
+    server = OpenAICompatLLM("http://127.0.0.1:9/v1", model="m")  # constructing sends nothing
+    assert scheduling_mode(server) == "continuous"
+    server.close()
     llm = ScriptedLLM(tokenizer)  # forced continuous on a rounds backend: still correct
     agent = MemAgent(llm, SMALL)
     jobs = [agent.job(d, q) for d, q in _pairs(2)]

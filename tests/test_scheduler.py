@@ -70,7 +70,6 @@ def test_a_stopped_continuous_run_neither_waits_for_nor_keeps_its_requests(token
     release = threading.Event()
 
     class Hanging(ScriptedLLM):
-        scheduling = "continuous"
         cancelled = 0
 
         def generate(self, requests, sampling):
@@ -82,7 +81,7 @@ def test_a_stopped_continuous_run_neither_waits_for_nor_keeps_its_requests(token
             self.cancelled += 1
             release.set()
 
-    llm = Hanging(tokenizer)
+    llm = Hanging(tokenizer, scheduling="continuous")
     agent = MemAgent(llm, CFG)
 
     def stop(job, step):

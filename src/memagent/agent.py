@@ -49,7 +49,7 @@ class MemAgent:
     ):
         self.llm = llm
         self.config = config or AgentConfig()
-        tok = tokenizer or getattr(llm, "tokenizer", None)
+        tok = tokenizer or llm.tokenizer
         if tok is None:
             raise InputError(
                 f"backend {llm.name} has no tokenizer: pass --tokenizer (a local tokenizer "

@@ -27,27 +27,26 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
-from typing import Literal
 
 from memagent.errors import MemAgentError
 from memagent.job import Job
-from memagent.types import LLM, ChatRequest, Completion, SamplingParams
+from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Scheduling
 
 RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs finished so far)
 ErrorCallback = Callable[[Job, MemAgentError], None]  # a job that failed and was dropped
-Mode = Literal["rounds", "continuous"]
+Mode = Scheduling
 DEFAULT_CONCURRENCY = 8  # continuous mode without max_active or a backend max_concurrency
 SEED_STRIDE = 100_003  # continuous mode: job i's request at step s gets seed + i * stride + s
 
 
 def scheduling_mode(llm: LLM) -> Mode:
-    """The backend's preferred mode: its `scheduling` attribute, else round-synchronous batches."""
-    mode = getattr(llm, "scheduling", "rounds")
+    """The backend's preferred mode: its `scheduling` attribute."""
+    mode = llm.scheduling
     if mode not in ("rounds", "continuous"):
         raise ValueError(
             f"backend {llm.name}: scheduling must be 'rounds' or 'continuous', got {mode!r}"
         )
-    return mode  # type: ignore[no-any-return]
+    return mode
 
 
 def run_jobs(
@@ -70,7 +69,7 @@ def run_jobs(
     """
     chosen = mode or scheduling_mode(llm)
     if chosen == "continuous":
-        limit = max_active or getattr(llm, "max_concurrency", None) or DEFAULT_CONCURRENCY
+        limit = max_active or llm.max_concurrency or DEFAULT_CONCURRENCY
         _run_continuous(llm, jobs, sampling, limit, on_round, on_error)
     elif chosen == "rounds":
         _run_rounds(llm, jobs, sampling, max_active or len(jobs) or 1, on_round, on_error)
@@ -229,9 +228,8 @@ def _run_continuous(
                     on_round(1, finished)
         clean = True
     finally:  # on an error or Ctrl-C: drop queued requests, don't wait for those in flight
-        cancel = getattr(llm, "cancel_pending", None)
-        if not clean and in_flight and callable(cancel):
-            cancel()
+        if not clean and in_flight:
+            llm.cancel_pending()
 
 
 def _in_thread(

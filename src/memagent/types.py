@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from memagent.errors import InputError
 
 Message = dict[str, str]  # {"role": "user" | "system" | "assistant", "content": "..."}
+Scheduling = Literal["rounds", "continuous"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,46 @@ class Tokenizer(Protocol):
 
 @runtime_checkable
 class LLM(Protocol):
-    """A batched chat backend. Implementations: transformers, OpenAI-compatible HTTP, vLLM."""
+    """A batched chat backend: everything callers use of one. Implementations: transformers,
+    OpenAI-compatible HTTP, vLLM; each sets every attribute in its constructor (read-only here,
+    so a backend may declare a narrower type, e.g. its own tokenizer class).
+
+    name: the model as shown and recorded in traces (a server's without credentials).
+    tokenizer: the model's tokenizer, which budgets and chunks are counted in; None only where it
+        is unknown (a server's model): then `MemAgent` must be given one.
+    scheduling: how `run_jobs` drives it: "rounds" (one batch per round, a request per job) or
+        "continuous" (single requests, up to `max_concurrency` in flight).
+    max_concurrency: requests in flight at once in continuous mode; None: the scheduler's default.
+    dtype: the weights' dtype ("float32", "bfloat16", ...), or "server" for a remote model.
+    """
 
     name: str
+
+    @property
+    def tokenizer(self) -> Tokenizer | None: ...
+
+    @property
+    def scheduling(self) -> Scheduling: ...
+
+    @property
+    def max_concurrency(self) -> int | None: ...
+
+    @property
+    def dtype(self) -> str: ...
 
     def generate(
         self, requests: Sequence[ChatRequest], sampling: SamplingParams
     ) -> list[Completion]: ...
+
+    def resolve_model(self) -> str:
+        """The model the backend asks for, settled before it is recorded (a server asked without a
+        model name names its single model here, and `name` follows); a local model: its name."""
+        ...
+
+    def cancel_pending(self) -> None:
+        """Stop retrying and waiting on the requests in flight (a run that stops early); a no-op
+        for a backend whose `generate` returns only when done."""
+        ...
 
 
 @dataclass

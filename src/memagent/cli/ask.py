@@ -188,14 +188,12 @@ def ask_command(
         tok = load_tokenizer(tokenizer_path(options)[0])
         _check_questions(questions, tok, config.budgets.resolve(tok, config.templates).query)
         llm = load_llm(options)
-        resolve = getattr(llm, "resolve_model", None)
-        if resolve is not None:  # a server's model: named before it goes into the trace
-            resolve()
+        llm.resolve_model()  # a server's model: named before it goes into the trace
     agent = MemAgent(llm, config)
     traces = open_traces(agent, source, questions, trace, resume)  # refusals before any output
     try:
         err.print(
-            f"model {llm.name} ({_dtype_of(llm)}) ready in {time.perf_counter() - t0:.1f}s; "
+            f"model {llm.name} ({llm.dtype}) ready in {time.perf_counter() - t0:.1f}s; "
             f"{prof.describe(budgets)}"
             f"{'' if prompts is None else f'; prompts {prompts}'}; "
             f"chunks of {agent.budgets.chunk} tokens"
@@ -284,8 +282,3 @@ def _report(outcomes: list[Any], as_json: bool, err: Any, traced: bool) -> int:
 def _short(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _dtype_of(llm: Any) -> str:
-    model = getattr(llm, "model", None)
-    return str(getattr(model, "dtype", "server")).removeprefix("torch.")

@@ -175,7 +175,7 @@ def eval_command(
                                       adapter=adapter, base=base, dtype=weights_dtype, max_concurrency=concurrency,
                                       max_wait=EVAL_MAX_WAIT,
                                       on_retry=lambda notice: print_line("warning", notice)))
-    tok = getattr(llm, "tokenizer", None)
+    tok = llm.tokenizer
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
     name, sha = model_identity(model, base_url, adapter, base)

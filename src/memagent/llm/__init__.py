@@ -87,7 +87,8 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     if backend == "vllm":
         from memagent.llm.vllm_backend import VLLMOfflineLLM
 
-        return VLLMOfflineLLM(str(resolve_model(opts.model, opts.adapter, opts.base)))  # type: ignore[return-value]
+        path = resolve_model(opts.model, opts.adapter, opts.base)
+        return VLLMOfflineLLM(str(path), tokenizer=load_tokenizer(str(path)))
     if not opts.base_url:
         raise InputError("the openai backend needs --base-url")
     from memagent.llm.openai_compat import OpenAICompatLLM

@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 from memagent.errors import BackendError, BackendUnreachable, InputError, ModelNotFound
-from memagent.types import ChatRequest, Completion, SamplingParams, Tokenizer
+from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 from memagent.urls import strip_credentials
 
 log = logging.getLogger(__name__)
@@ -196,8 +196,6 @@ class OpenAICompatLLM:
     on_retry: called with a one-line notice before each retry (what failed, which retry, the wait).
     """
 
-    scheduling = "continuous"  # run_jobs keeps up to max_concurrency single requests in flight
-
     def __init__(
         self,
         base_url: str,
@@ -223,7 +221,9 @@ class OpenAICompatLLM:
         full_url = normalize_base_url(base_url)
         self.base_url = strip_credentials(full_url)  # shown in names, logs and errors
         self.model = model
-        self.max_concurrency = max_concurrency
+        self.scheduling: Scheduling = "continuous"  # run_jobs keeps up to max_concurrency
+        self.max_concurrency = max_concurrency  # single requests in flight
+        self.dtype = "server"
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
         self.tokenizer = tokenizer

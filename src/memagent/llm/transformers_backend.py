@@ -21,7 +21,7 @@ from typing import Any
 from memagent.errors import BackendError, InputError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
 from memagent.llm.prefix_cache import PrefixStore, batch_inputs
-from memagent.types import ChatRequest, Completion, SamplingParams
+from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling
 
 
 def pick_device(device: str | None = None) -> str:
@@ -53,6 +53,15 @@ class TransformersLLM:
         self.stop_ids = self._stop_ids()
         # KV caches of shared prompt prefixes (see prefix_cache.py); None: every prompt from scratch
         self.prefix: PrefixStore | None = PrefixStore(model) if prefix_reuse else None
+        self.scheduling: Scheduling = "rounds"  # one padded batch per round
+        self.max_concurrency: int | None = None
+        self.dtype = str(model.dtype).removeprefix("torch.")
+
+    def resolve_model(self) -> str:
+        return self.name
+
+    def cancel_pending(self) -> None:
+        """Nothing to cancel: `generate` returns only when its batch is done."""
 
     @classmethod
     def load(

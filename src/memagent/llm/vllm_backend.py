@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memagent.errors import BackendError, ModelNotFound
-from memagent.types import ChatRequest, Completion, SamplingParams
+from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 
 INSTALL_HINT = "vLLM is not installed: pip install 'memagent[vllm]' (GPU only)"
 
@@ -75,6 +75,7 @@ class VLLMOfflineLLM:
 
     model: a local model directory (or a name vLLM can resolve on its own).
     gpu_memory_utilization, max_model_len, dtype, seed: passed to `vllm.LLM`.
+    tokenizer: the model's tokenizer for budgets and chunking (`load_llm` passes the model's own).
     engine_kwargs: any other `vllm.LLM` argument (tensor_parallel_size, enforce_eager, ...).
     """
 
@@ -87,6 +88,7 @@ class VLLMOfflineLLM:
         dtype: str = "auto",
         seed: int = 0,
         engine_kwargs: dict[str, Any] | None = None,
+        tokenizer: Tokenizer | None = None,
     ) -> None:
         try:
             import vllm
@@ -94,6 +96,10 @@ class VLLMOfflineLLM:
             raise BackendError(INSTALL_HINT) from exc
         self._vllm = vllm
         self.name = f"vllm:{model}"
+        self.tokenizer = tokenizer
+        self.scheduling: Scheduling = "rounds"  # the engine batches a whole round in one call
+        self.max_concurrency: int | None = None
+        self.dtype = dtype
         try:
             self.engine = vllm.LLM(
                 model=model,
@@ -107,6 +113,12 @@ class VLLMOfflineLLM:
             raise ModelNotFound(f"vLLM could not load model {model!r}: {exc}") from exc
         except (ValueError, RuntimeError) as exc:  # no GPU, not enough memory, bad config
             raise BackendError(f"vLLM could not start on {model!r}: {exc}") from exc
+
+    def resolve_model(self) -> str:
+        return self.name
+
+    def cancel_pending(self) -> None:
+        """Nothing to cancel: `generate` returns only when the engine is done."""
 
     def generate(
         self, requests: Sequence[ChatRequest], sampling: SamplingParams
