@@ -7,12 +7,31 @@ from memagent.prompts import PromptTemplates
 from scripted import ScriptedLLM
 
 
+def _text_of(tokenizer, tokens: int, word: str = "why") -> str:
+    """A text of exactly `tokens` tokens (one per repeated word)."""
+    text = " ".join([word] * tokens)
+    assert len(tokenizer.encode(text)) == tokens
+    return text
+
+
 def test_paper_defaults_fit_the_8k_window(tokenizer):
-    b = Budgets().resolve(tokenizer, PromptTemplates())
-    assert b.chunk <= PAPER_CHUNK
-    worst_update = b.update_overhead + b.query + b.memory + b.chunk + b.memory
-    assert worst_update <= b.window
-    assert b.final_overhead + b.query + b.memory + b.output <= b.window
+    """The worst case the paper's budgets allow, built as real prompts and counted by the real
+    tokenizer (not by resolve()'s own arithmetic): the longest question, a memory at its budget
+    and a full chunk, plus the longest generation, fit the 8K window; so does the final step."""
+    from memagent.chunking import iter_chunks
+
+    templates = PromptTemplates()
+    b = Budgets().resolve(tokenizer, templates)
+    assert (b.window, b.query, b.memory, b.output) == (8192, 1024, 1024, 1024)
+    assert 0 < b.chunk <= PAPER_CHUNK
+    question, memory = _text_of(tokenizer, b.query), _text_of(tokenizer, b.memory, "note")
+    doc = "The magic number is 1234567. Some text { with } braces.\n" * (b.chunk // 4)
+    chunk = next(iter_chunks([doc], tokenizer, b.chunk))
+    assert chunk.n_tokens == b.chunk
+    update = tokenizer.chat_token_count(templates.memory_update_messages(question, memory, chunk.text))
+    assert update + b.memory <= b.window
+    final = tokenizer.chat_token_count(templates.final_answer_messages(question, memory))
+    assert final + b.output <= b.window
 
 
 def test_budgets_that_cannot_fit_name_the_fix(tokenizer):

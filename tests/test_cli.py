@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from memagent.answer import extract_answer
 from memagent.cli import main
 
 
@@ -268,13 +269,18 @@ def test_ask_end_to_end_on_the_embedded_model(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["rule"] in {"boxed", "answer_is", "last_line", "none"}
+    # the answer and rule are what extraction gives on the final reply, as the trace recorded
+    extraction = extract_answer(result["raw_answer"])
+    assert (result["answer"], result["rule"]) == (extraction.answer, extraction.rule.value)
+    assert result["steps"][-1]["kind"] == "final"
+    assert result["steps"][-1]["output"] == result["raw_answer"]
     assert len(result["steps"]) == result["cost"]["chunks"] + 1 >= 3
     assert "memory after chunk 0" in proc.stderr
     # the shipped adapter's profile, with the explicit flags winning over its budgets
     assert "profile smollm2-memagent: window 2048, query 256, chunk 128, memory 32, output 24" in proc.stderr
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records[0]["type"] == "header" and records[-1]["type"] == "final"
+    assert (records[-1]["answer"], records[-1]["rule"]) == (result["answer"], result["rule"])
 
 
 # ---- several questions: a trace each, partial failures, resume ----------------------------------

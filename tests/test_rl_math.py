@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from memagent.rl.advantages import (
-    broadcast,
     episode_advantages,
     filter_groups,
     group_advantages,
@@ -68,10 +67,14 @@ def test_advantages_are_computed_within_each_group() -> None:
 
 
 def test_advantage_is_broadcast_to_every_token_of_every_conversation() -> None:
+    """Through the path training takes: episodes -> rows -> the micro-batch's advantage tensor
+    (left-padded to the longest completion, 4 tokens)."""
     a, b = ep("q", 1.0, 3, 2), ep("q", 0.0, 4)
-    assert broadcast([a, b], episode_advantages([a, b])) == [
-        [0.5, 0.5, 0.5],
-        [0.5, 0.5],
+    rows = build_rows([a, b], episode_advantages([a, b]))
+    assert [r.advantage for r in rows] == [0.5, 0.5, -0.5]
+    assert collate(rows, pad_id=0).advantages.tolist() == [
+        [0.0, 0.5, 0.5, 0.5],
+        [0.0, 0.0, 0.5, 0.5],
         [-0.5, -0.5, -0.5, -0.5],
     ]
 

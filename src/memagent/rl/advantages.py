@@ -6,7 +6,7 @@ A group is the G rollouts (episodes) of one question. Each episode gets
 computed over *episodes*, once each, before anything is expanded to conversations or tokens: an
 episode that read 4 chunks (5 conversations) counts exactly as much in its group's mean and std as
 one that read 2. The episode's advantage is then broadcast to every completion token of every one of
-its conversations.
+its conversations (`rl.batch.build_rows` and `collate`).
 
 Dynamic sampling (DAPO): a group whose rewards are all equal has all-zero advantages and so carries
 no gradient; `filter_groups` drops such groups and reports the fraction it dropped.
@@ -49,20 +49,6 @@ def episode_advantages(
         for ep, adv in zip(members, advs, strict=True):
             out[index[id(ep)]] = adv
     return out
-
-
-def broadcast(episodes: Sequence[Episode], advantages: Sequence[float]) -> list[list[float]]:
-    """Per-token advantages of every conversation (episodes flattened in order).
-
-    Returns one list per conversation, as long as its completion, every entry = its episode's A.
-    """
-    if len(episodes) != len(advantages):
-        raise ValueError(f"{len(advantages)} advantages for {len(episodes)} episodes")
-    return [
-        [adv] * len(conv.completion_ids)
-        for ep, adv in zip(episodes, advantages, strict=True)
-        for conv in ep.conversations
-    ]
 
 
 def is_zero_variance(rewards: Sequence[float], tol: float = ZERO_VARIANCE_TOL) -> bool:

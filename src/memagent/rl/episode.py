@@ -9,7 +9,7 @@ rollouts of the same question).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +77,3 @@ def group_episodes(episodes: Iterable[Episode]) -> dict[str, list[Episode]]:
     for ep in episodes:
         groups.setdefault(ep.group_id, []).append(ep)
     return groups
-
-
-def flatten(episodes: Sequence[Episode]) -> list[tuple[int, Conversation]]:
-    """(episode index, conversation) for every conversation of every episode, in order."""
-    return [(i, conv) for i, ep in enumerate(episodes) for conv in ep.conversations]
