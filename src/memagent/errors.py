@@ -1,7 +1,10 @@
 """memagent's exception tree. Low-level errors are translated to these at the boundary.
 
+Only these map to exit codes (`memagent.cli`); any other exception, a ValueError included, is a
+bug and surfaces as one.
+
 MemAgentError
-├── InputError      bad document, question, prompt file or config (exit code 3)
+├── InputError      bad document, question, prompt file, config or setting (exit code 3)
 ├── BudgetError     budgets that cannot fit the window, a question over its budget (exit code 3)
 └── BackendError    the model backend failed (exit code 4)
     ├── BackendUnreachable   server down, connection refused, timed out after retries
