@@ -39,6 +39,20 @@ if run base-long; then
   memagent eval --base --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/base-long
   memagent eval "${BASELINE[@]}" --tasks niah_single_1 --lengths 32k -n 3 --batch 3 "${COMMON[@]}" --out $OUT/baseline-long
 fi
+# v2 (configs/rl/sft-smollm2-v2.yaml: v1 continued on a wider haystack mix), measured on the same
+# samples as v1 before it replaced v1 as the shipped adapter.
+V2=(--adapter runs/sft-smollm2-v2/final --profile smollm2-memagent)
+if run v2-8k-a; then
+  memagent eval "${V2[@]}" --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v2-8k-a
+fi
+if run v2-8k-b; then
+  memagent eval "${V2[@]}" --tasks niah_multikey_1,vt --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v2-8k-b
+  memagent eval "${V2[@]}" --tasks episodes_train,episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v2-episodes
+fi
+if run v2-long; then  # v2 is the shipped default from here on: no --adapter needed
+  memagent eval --tasks $RULER --lengths 32k -n 5 --batch 5 "${COMMON[@]}" --methods memagent --out $OUT/v2-long
+  memagent eval --tasks niah_single_1 --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/v2-long
+fi
 if run rest; then  # not yet run: the full grid and the 1M sample
   memagent eval --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
   memagent eval --tasks $RULER --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/trained-long

@@ -13,7 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LABELS = {
-    "trained": "trained (SFT adapter, default)",
+    "v2": "v2 SFT (shipped default)",
+    "trained": "v1 SFT (shipped before v2)",
     "base": "base (--base, same profile)",
     "baseline": "base, paper profile (8K window)",
 }
