@@ -53,6 +53,16 @@ if run v2-long; then  # v2 is the shipped default from here on: no --adapter nee
   memagent eval --tasks $RULER --lengths 32k -n 5 --batch 5 "${COMMON[@]}" --methods memagent --out $OUT/v2-long
   memagent eval --tasks niah_single_1 --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/v2-long
 fi
+if run base-8k-10; then  # grows the base cells from n=5 to n=10 (same samples first)
+  memagent eval --base --tasks niah_single_1,niah_single_2,niah_single_3,niah_multikey_1 --lengths 8k -n 10 --batch 5 "${COMMON[@]}" --methods memagent --out $OUT/base-8k
+fi
+RL=(--adapter runs/rl-smollm2/final --profile smollm2-memagent)
+if run rl-8k-a; then  # v2 + RL (configs/rl/rl-smollm2.yaml), same samples as v1 and v2
+  memagent eval "${RL[@]}" --tasks niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/rl-8k-a
+fi
+if run rl-8k-b; then
+  memagent eval "${RL[@]}" --tasks niah_multikey_1,niah_single_1 --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/rl-8k-b
+fi
 if run rest; then  # not yet run: the full grid and the 1M sample
   memagent eval --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
   memagent eval --tasks $RULER --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
