@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LABELS = {
     "v2": "v2 SFT (shipped default)",
+    "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
     "base": "base (--base, same profile)",
     "baseline": "base, paper profile (8K window)",
