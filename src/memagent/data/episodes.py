@@ -195,7 +195,10 @@ def _fill(template: str, **fields: str) -> str:
 # source code and a per-sentence mix of all of them, because v1 learned "unfamiliar text is news"
 # and copied held-out haystack sentences into memory (docs/embedded-agent.md).
 V1_TRAIN_HAYSTACKS = ("jargon", "gcide", "noise", "nearmiss", "bios")
-TRAIN_HAYSTACKS = (*V1_TRAIN_HAYSTACKS, "foldoc", "fortunes", "pydoc", "code", "mixed")
+V2_TRAIN_HAYSTACKS = (*V1_TRAIN_HAYSTACKS, "foldoc", "fortunes", "pydoc", "code", "mixed")
+# v3 adds long-form prose (manuals, a constitution, licences): v2 still missed needles set in
+# unfamiliar literary prose, and kept sentences of it instead.
+TRAIN_HAYSTACKS = (*V2_TRAIN_HAYSTACKS, "debdocs", "licenses")
 HELDOUT_HAYSTACKS = ("devil", "ruler_noise")
 DICT_FILES = {
     "jargon": Path("/usr/share/dictd/jargon.dict.dz"),
@@ -210,6 +213,16 @@ DICT_PACKAGES = {
     "foldoc": "dict-foldoc",
     "devil": "dict-devil",
     "fortunes": "fortunes",
+    "debdocs": "debian-reference-en doc-debian",
+    "licenses": "base-files",
+}
+# Plain-text documents, by haystack kind: (files, the first of which marks the source installed).
+DOC_FILES = {
+    "debdocs": (
+        Path("/usr/share/debian-reference/debian-reference.en.txt.gz"),
+        *sorted(Path("/usr/share/doc/debian").glob("*.txt*")),
+    ),
+    "licenses": tuple(sorted(Path("/usr/share/common-licenses").glob("*"))),
 }
 _MIXED_FROM = ("jargon", "gcide", "foldoc", "fortunes", "pydoc", "code", "noise", "nearmiss")
 
@@ -220,6 +233,8 @@ def haystack_installed(kind: str) -> bool:
         return DICT_FILES[kind].is_file()
     if kind == "fortunes":
         return (FORTUNES_DIR / "fortunes").is_file()  # the package's main file
+    if kind in DOC_FILES:
+        return bool(DOC_FILES[kind]) and DOC_FILES[kind][0].is_file()
     return True
 
 
@@ -269,6 +284,27 @@ def fortune_sentences() -> tuple[str, ...]:
     return _clean(out)
 
 
+@lru_cache(maxsize=4)
+def document_sentences(kind: str) -> tuple[str, ...]:
+    """Sentences of a haystack kind's plain-text documents (gzip or not, in a fixed order)."""
+    if not haystack_installed(kind):
+        raise InputError(
+            f"haystack '{kind}' is not installed: apt-get install -y --no-install-recommends "
+            f"{DICT_PACKAGES[kind]}"
+        )
+    out: list[str] = []
+    for path in DOC_FILES[kind]:
+        if not path.is_file():
+            continue
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        else:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        out += split_sentences(text)
+    return _clean(out)
+
+
 def _stdlib_files() -> list[Path]:
     import sysconfig
 
@@ -313,6 +349,8 @@ def _source_sentences(kind: str) -> tuple[str, ...]:
         return dictionary_sentences(kind)
     if kind == "fortunes":
         return fortune_sentences()
+    if kind in DOC_FILES:
+        return document_sentences(kind)
     docs, code = python_text()
     return docs if kind == "pydoc" else code
 
@@ -496,7 +534,7 @@ def _needles(
 
 
 def _filler(kind: str, rng: random.Random, split: str) -> Callable[[], str]:
-    if kind in DICT_FILES or kind in ("fortunes", "pydoc", "code"):
+    if kind in DICT_FILES or kind in DOC_FILES or kind in ("fortunes", "pydoc", "code"):
         sentences = _source_sentences(kind)
         pos = [rng.randrange(len(sentences))]
 
