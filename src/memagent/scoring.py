@@ -10,6 +10,11 @@ Metrics (the names samples carry in their `metric` field):
   recall             fraction of gold values found in the normalized prediction (multi-value)
   string_match_all   RULER: mean over references of case-insensitive "reference in prediction"
   string_match_part  RULER: max over references of the same test (its QA tasks)
+  substring_2way_first  the MemAgent release's QA metric (ruler_hqa.py, ruler_general.py qa_*):
+                     two-way substring match against answers[0] only, with SQuAD's own
+                     normaliser (lower(), ASCII punctuation). One difference kept on purpose: a
+                     prediction that normalises to "" scores 0 (the release scores it 1, since ""
+                     is a substring of every gold), like every other metric here.
 """
 
 from __future__ import annotations
@@ -76,6 +81,23 @@ def substring_2way(prediction: str | None, answers: Sequence[str]) -> float:
     return float(any(g in pred or pred in g for g in _golds(answers)))
 
 
+def squad_normalize(text: str) -> str:
+    """SQuAD's normalize_answer as the release copies it: lower, drop ASCII punctuation, drop
+    articles, collapse whitespace (no case-folding or Unicode punctuation, unlike ours)."""
+    text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def substring_2way_first(prediction: str | None, answers: Sequence[str]) -> float:
+    """The release's evaluation metric: sub-EM of the prediction against answers[0] only."""
+    if not prediction or not answers:
+        return 0.0
+    pred, gold = squad_normalize(prediction), squad_normalize(answers[0])
+    if not pred:
+        return 0.0
+    return float(gold in pred or pred in gold)
+
+
 def recall(prediction: str | None, answers: Sequence[str]) -> float:
     """Fraction of gold values that occur in the normalized prediction (multi-value answers)."""
     golds = _golds(answers)
@@ -109,6 +131,7 @@ METRICS: dict[str, Metric] = {
     "recall": recall,
     "string_match_all": string_match_all,
     "string_match_part": string_match_part,
+    "substring_2way_first": substring_2way_first,
 }
 
 

@@ -43,6 +43,7 @@ def _root() -> None:
 _COMMANDS = {
     "ask": ("memagent.cli.ask", "ask_command"),
     "data": ("memagent.cli.data", "data_command"),
+    "data-filter": ("memagent.cli.data", "filter_command"),  # also `memagent data filter`
     "eval": ("memagent.cli.eval", "eval_command"),
     "report": ("memagent.cli.eval", "report_command"),
     "train": ("memagent.cli.train", "train_command"),
@@ -157,7 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         from click import exceptions as click  # type: ignore[no-redef]
 
-    invocation[:] = ["memagent", *(sys.argv[1:] if argv is None else argv)]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["data", "filter"]:  # a subcommand of `data`, whose first argument is a task
+        argv[:2] = ["data-filter"]
+    invocation[:] = ["memagent", *argv]
     logger = logging.getLogger("memagent")
     handler = _log_handler()
     logger.addHandler(handler)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from memagent.data.episodes import episode_sample
 from memagent.data.hotpotqa import QA_TASKS, generate_qa, no_context_filter
@@ -60,8 +61,21 @@ def generate_sample(task: str, index: int, opts: GenOptions, tokenizer: Tokenize
         make = TASKS[task]
     except KeyError:
         raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}") from None
-    rng = random.Random(f"{task}|{opts.seed}|{index}")
-    return make(task, index, rng, opts, tokenizer)
+    seed = f"{task}|{opts.seed}|{index}"
+    sample = make(task, index, random.Random(seed), opts, tokenizer)
+    if opts.length_convention == "context" or opts.docs is not None:
+        return sample
+    # RULER's convention: question + context + generation budget <= length. Same seed, so the
+    # second draw has the same question (its keys come before the haystack) and a shorter context.
+    from memagent.data.fit import count_tokens
+
+    fixed = count_tokens(tokenizer, sample.question) + int(sample.meta.get("generation_budget", 0))
+    shorter = replace(opts, target=opts.target - fixed, length_convention="context")
+    sample = make(task, index, random.Random(seed), shorter, tokenizer)
+    sample.id = sample.id.replace(f"-{shorter.target}-", f"-{opts.target}-", 1)
+    sample.meta.update(target_tokens=opts.target, length_convention="ruler",
+                       ruler_length=fixed + int(sample.meta["context_tokens"]))
+    return sample
 
 
 def generate_samples(

@@ -53,6 +53,36 @@ def _devil_text(path: Path) -> str:
     return raw[start:] if start >= 0 else raw
 
 
+def _ruler_essay_json(path: Path) -> str:
+    """RULER's PaulGrahamEssays.json: one object, {"text": every essay concatenated}."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"essay file {path} is not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise InputError(f'essay file {path}: expected an object with a string field "text"')
+    return data["text"]
+
+
+def _essay_dir_text(path: Path) -> str:
+    """Text of --haystack-dir: RULER's PaulGrahamEssays.json (the file, or a directory holding
+    *.json files of that form), else every .txt file of the directory (RULER's downloaded essays
+    before it merges them), sorted by name."""
+    if path.is_file() and path.suffix == ".json":
+        return _ruler_essay_json(path)
+    if not path.is_dir():
+        raise InputError(f"--haystack-dir {path} is neither a directory nor a .json essay file")
+    jsons = sorted(path.glob("*.json"))
+    if jsons:
+        return "\n".join(_ruler_essay_json(f) for f in jsons)
+    files = sorted(path.glob("*.txt"))
+    if not files:
+        raise InputError(f"--haystack-dir {path} contains no .txt or RULER .json essay files")
+    return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+
+
 @lru_cache(maxsize=8)
 def essay_sentences(haystack_dir: str | None = None) -> tuple[str, ...]:
     """Sentences of the essay source, in reading order (files sorted by name)."""
@@ -61,13 +91,7 @@ def essay_sentences(haystack_dir: str | None = None) -> tuple[str, ...]:
             raise InputError(ESSAY_INSTALL_HINT)
         text = _devil_text(DEFAULT_ESSAY)
     else:
-        folder = Path(haystack_dir)
-        if not folder.is_dir():
-            raise InputError(f"--haystack-dir {folder} is not a directory")
-        files = sorted(folder.glob("*.txt"))
-        if not files:
-            raise InputError(f"--haystack-dir {folder} contains no .txt files")
-        text = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+        text = _essay_dir_text(Path(haystack_dir))
     sentences = split_sentences(text)
     if len(sentences) < 10:
         raise InputError(f"essay source {haystack_dir or DEFAULT_ESSAY} has under 10 sentences")

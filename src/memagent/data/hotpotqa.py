@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import islice
 
+from memagent.data import templates
 from memagent.data.fit import count_tokens, default_tolerance, fit_units, token_costs
 from memagent.data.io import GenOptions, Sample
 from memagent.data.loaders import QAItem, load_source
@@ -21,10 +22,6 @@ from memagent.errors import InputError
 from memagent.scoring import score
 from memagent.types import Tokenizer
 
-RULER_QA_PROMPT = (
-    "Answer the question based on the given documents. "
-    "Only give me the answer and do not output any other words.\n\nQuestion: {question}"
-)
 QA_TASKS = {"qa_1": "squad", "qa_2": "hotpotqa", "hotpotqa": "hotpotqa"}
 
 
@@ -95,6 +92,40 @@ def long_document(
     return render_documents(docs), tokens, docs
 
 
+def documents_by_count(
+    item: QAItem, pool: Sequence[str], n_docs: int, rng: random.Random, tokenizer: Tokenizer
+) -> tuple[str, int, list[str]]:
+    """The release's length convention: the question's own paragraphs plus random others, N
+    documents in all (different_docs_eval.py), shuffled; (context, tokens, documents)."""
+    own = list(item.docs)
+    own_set = set(own)
+    others = [d for d in pool if d not in own_set]
+    need = max(0, n_docs - len(own))
+    if need > len(others):
+        raise InputError(
+            f"the QA source has {len(pool)} paragraphs, too few for {n_docs} documents"
+        )
+    docs = own + rng.sample(others, need)
+    rng.shuffle(docs)
+    context = render_documents(docs)
+    return context, count_tokens(tokenizer, context), docs
+
+
+def qa_question(task: str, question: str, style: str) -> str:
+    """hotpotqa: the bare question (the release's prompt); qa_1/qa_2: the style's template."""
+    if task == "hotpotqa":
+        return question
+    return templates.question("qa", style, query=question)
+
+
+def qa_metric(task: str, style: str) -> str:
+    """RULER scores qa_1/qa_2 with string_match_part; the release (and the paper's RULER-HotpotQA)
+    with two-way sub-EM against answers[0]."""
+    if task != "hotpotqa" and style == "ruler":
+        return "string_match_part"
+    return "substring_2way_first"
+
+
 @lru_cache(maxsize=8)
 def _order(path: str, seed: int, n: int) -> tuple[int, ...]:
     order = list(range(n))
@@ -105,27 +136,32 @@ def _order(path: str, seed: int, n: int) -> tuple[int, ...]:
 def generate_qa(
     task: str, index: int, rng: random.Random, opts: GenOptions, tokenizer: Tokenizer
 ) -> Sample:
-    """qa_1 / qa_2 (RULER prompt, part-match metric) or hotpotqa (paper's two-way substring)."""
+    """qa_1 / qa_2 (RULER's or the release's prompt and metric) or hotpotqa (the paper's bare
+    question, two-way sub-EM against answers[0]); a length in tokens, or `opts.docs` documents."""
     if opts.source is None:
         raise InputError(
             f"task {task} needs --source: a {QA_TASKS[task]} JSON file (see memagent.data.loaders)"
         )
     items, pool = _source(opts.source)
     item = items[_order(opts.source, opts.seed, len(items))[index % len(items)]]
-    context, tokens, docs = long_document(item, pool, opts.target, rng, tokenizer)
+    if opts.docs is None:
+        context, tokens, docs = long_document(item, pool, opts.target, rng, tokenizer)
+    else:
+        context, tokens, docs = documents_by_count(item, pool, opts.docs, rng, tokenizer)
     gold_numbers = [docs.index(item.docs[g]) + 1 for g in item.gold]
     ruler = task != "hotpotqa"
+    size = opts.target if opts.docs is None else f"d{opts.docs}"
     return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
+        id=f"{task}-{size}-s{opts.seed}-{index}",
         task=task,
         context=context,
-        question=RULER_QA_PROMPT.format(question=item.question) if ruler else item.question,
+        question=qa_question(task, item.question, opts.style),
         answers=list(item.answers),
-        metric="string_match_part" if ruler else "substring_2way",
+        metric=qa_metric(task, opts.style),
         meta={
             "seed": opts.seed,
             "index": index,
-            "target_tokens": opts.target,
+            "target_tokens": opts.target if opts.docs is None else opts.docs,
             "context_tokens": tokens,
             "question_id": item.id,
             "num_docs": len(docs),

@@ -25,8 +25,26 @@ class GenOptions:
     # "heldout": keys and values only from the hash partition no training episode draws from
     # (data/episodes.py split_of), so evaluation never meets a trained key or value. None: all.
     split: str | None = None
+    # question texts and QA metric: "ruler" (NVIDIA RULER's templates, context deleted; its
+    # metrics) or "release" (the MemAgent release's texts; qa scored as its two-way sub-EM)
+    style: str = "ruler"
+    # RULER-HotpotQA / qa: the release's length convention, a count of documents (own + random
+    # others) instead of a length in tokens; None: fill `target` tokens
+    docs: int | None = None
+    # what --length measures: "context" (the document alone, exact; default) or "ruler" (RULER's
+    # and the release's: question + document + the task's generation budget ≤ length)
+    length_convention: str = "context"
 
     def __post_init__(self) -> None:
+        from memagent.data.templates import check_style
+
+        check_style(self.style)
+        if self.length_convention not in ("context", "ruler"):
+            raise InputError(
+                f"length convention must be 'context' or 'ruler', got {self.length_convention!r}"
+            )
+        if self.docs is not None and self.docs < 1:
+            raise InputError(f"docs must be a positive document count, got {self.docs}")
         if self.target < 64:
             raise InputError(f"target length must be at least 64 tokens, got {self.target}")
         if self.split not in (None, "heldout"):
@@ -63,8 +81,17 @@ def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
 
 
 def read_jsonl(path: str | Path) -> Iterator[Sample]:
-    """Read samples back; a bad line raises InputError naming the file and line."""
+    """Read samples back; a bad line raises InputError naming the file and line.
+
+    The MemAgent release's JSON and parquet files (a JSON array, or *.parquet) are read too,
+    converted to samples by `memagent.data.release`.
+    """
+    from memagent.data.release import is_release_file, read_release
+
     path = Path(path)
+    if is_release_file(path):
+        yield from read_release(path)
+        return
     try:
         f = path.open(encoding="utf-8")
     except OSError as exc:

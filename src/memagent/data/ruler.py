@@ -3,7 +3,7 @@
 Needle: "One of the special magic {type} for {key} is: {value}." Keys are adjective-noun pairs
 (or uuids), number values 7-digit integers. For a memory agent the question is the problem and only
 the haystack is chunked, so RULER's instruction ("... hidden within the following text ...") goes
-into the question, lightly reworded because the text does not follow it.
+into the question verbatim, with the context deleted (data/templates.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from memagent.data import templates
 from memagent.data.haystack import (
     DEPTHS,
     essay_sentences,
@@ -45,7 +46,6 @@ NIAH: dict[str, NiahSpec] = {
     "niah_multivalue": NiahSpec("essay", "words", "numbers", values=4),
     "niah_multiquery": NiahSpec("essay", "words", "numbers", queries=4),
 }
-_SINGULAR = {"numbers": "number", "uuids": "uuid", "words": "word"}
 
 
 def random_uuid(rng: random.Random) -> str:
@@ -101,23 +101,19 @@ def _join_keys(keys: list[str]) -> str:
     return keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + ", and " + keys[-1]
 
 
-def niah_question(spec: NiahSpec, query_keys: list[str]) -> tuple[str, str]:
-    """(question, RULER answer prefix); singular forms for one key with one value."""
+def niah_question(
+    spec: NiahSpec, query_keys: list[str], style: str = "ruler"
+) -> tuple[str, str]:
+    """(question, RULER answer prefix): the template of `style` (data/templates.py) with the
+    context deleted; RULER's singular rewrite when one key with one value is asked."""
     kind = spec.value_type
-    one = spec.values == 1 and len(query_keys) == 1
-    noun = f"special magic {_SINGULAR[kind] if one else kind}"
+    text, prefix = templates.template("niah", style), templates.ANSWER_PREFIX["niah"]
+    if spec.values * len(query_keys) == 1:
+        text, prefix = templates.singular(text), templates.singular(prefix)
+        kind = kind[:-1]
     query = _join_keys(query_keys)
-    intro = (
-        f"Some special magic {kind} are hidden within the text. Make sure to memorize them. "
-        f"I will quiz you about the {kind} afterwards."
-    )
-    if one:
-        ask = f"What is the {noun} for {query} mentioned in the provided text?"
-        prefix = f" The {noun} for {query} mentioned in the provided text is"
-    else:
-        ask = f"What are all the {noun} for {query} mentioned in the provided text?"
-        prefix = f" The {noun} for {query} mentioned in the provided text are"
-    return f"{intro}\n{ask}", prefix
+    fields = {"type_needle_v": kind, "query": query}
+    return text.replace("{context}", "").format(**fields), prefix.format(**fields)
 
 
 def _depths(
@@ -158,7 +154,7 @@ def generate_niah(
     else:
         source, sep = _distractor_needles(spec, rng, taken), "\n"
     fitted = fit_haystack(source, sep, needles, depths, opts.target, tokenizer)
-    question, answer_prefix = niah_question(spec, query_keys)
+    question, answer_prefix = niah_question(spec, query_keys, opts.style)
     return Sample(
         id=f"{task}-{opts.target}-s{opts.seed}-{index}",
         task=task,
