@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from memagent.cli import main
-from memagent.data import GenOptions, generate_sample
+from memagent.data import GenOptions, generate_sample, read_jsonl
 from memagent.data.filter import (
     FILTER_PROMPT,
     FILTER_SAMPLING,
@@ -20,7 +20,6 @@ from memagent.data.filter import (
 )
 from memagent.data.fixtures import write_hotpotqa_fixture, write_squad_fixture
 from memagent.data.haystack import essay_sentences
-from memagent.data.io import read_jsonl
 from memagent.data.loaders import load_hotpotqa
 from memagent.data.synthetic import fwe_counts, fwe_vocab_size
 from memagent.errors import InputError

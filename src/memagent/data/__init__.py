@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from memagent.data.episodes import episode_sample
 from memagent.data.hotpotqa import QA_TASKS, generate_qa, no_context_filter
-from memagent.data.io import GenOptions, Sample, read_jsonl, write_jsonl
+from memagent.data.io import GenOptions, Sample, write_jsonl
+from memagent.data.release import read_samples
 from memagent.data.ruler import NIAH, generate_niah
 from memagent.data.synthetic import generate_cwe, generate_fwe, generate_vt
 from memagent.errors import InputError
@@ -29,6 +30,7 @@ __all__ = [
     "no_context_filter",
     "parse_length",
     "read_jsonl",
+    "read_samples",
     "write_jsonl",
 ]
 
@@ -43,6 +45,9 @@ TASKS: dict[str, Generator] = {
     # haystacks of the train split (in-distribution) or of the held-out split, fresh seeds
     **dict.fromkeys(("episodes_train", "episodes_heldout"), episode_sample),
 }
+# Our JSONL, and the MemAgent release's JSON / parquet files (data/release.py); `memagent eval
+# --samples` reads through this name.
+read_jsonl = read_samples
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([km]?)\s*$", re.IGNORECASE)
 
 

@@ -83,15 +83,9 @@ def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
 def read_jsonl(path: str | Path) -> Iterator[Sample]:
     """Read samples back; a bad line raises InputError naming the file and line.
 
-    The MemAgent release's JSON and parquet files (a JSON array, or *.parquet) are read too,
-    converted to samples by `memagent.data.release`.
+    `memagent.data.read_jsonl` (data.release.read_samples) also reads the release's files.
     """
-    from memagent.data.release import is_release_file, read_release
-
     path = Path(path)
-    if is_release_file(path):
-        yield from read_release(path)
-        return
     try:
         f = path.open(encoding="utf-8")
     except OSError as exc:

@@ -23,13 +23,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from memagent.data.io import Sample
+from memagent.data.io import Sample, read_jsonl
+from memagent.data.ruler import NIAH
 from memagent.errors import InputError
 
 PARQUET_HINT = "reading parquet needs pyarrow: pip install 'memagent[parquet]' (or pip install pyarrow)"
 RELEASE_METRIC = "substring_2way_first"
 _RULER_NAME = re.compile(r"^eval_(?P<task>[a-z_0-9]+?)_(?P<length>\d+)\.json$")
 _HOTPOT_NAME = re.compile(r"^eval_(?P<docs>\d+)\.json$")
+RULER_TASKS = (*NIAH, "vt", "cwe", "fwe", "qa_1", "qa_2")
+
+
+def read_samples(path: str | Path) -> Iterator[Sample]:
+    """Samples of a file: our JSONL (`memagent data`), or a release JSON / parquet file."""
+    if is_release_file(path):
+        return read_release(path)
+    return read_jsonl(path)
 
 
 def is_release_file(path: str | Path) -> bool:
@@ -90,10 +99,8 @@ def _field(path: Path, i: int, rec: Any, key: str, kind: type) -> Any:
 
 
 def _ruler_samples(path: Path, records: list[Any]) -> Iterator[Sample]:
-    from memagent.data import TASKS
-
     match = _RULER_NAME.match(path.name)
-    if not match or match["task"] not in TASKS:
+    if not match or match["task"] not in RULER_TASKS:
         raise InputError(
             f"{path}: cannot tell the RULER task from the file name; "
             "keep the release's name eval_{task}_{length}.json"

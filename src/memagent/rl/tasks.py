@@ -134,7 +134,7 @@ class SampleFileStream:
     """
 
     def __init__(self, train_file: Path, eval_file: Path) -> None:
-        from memagent.data.io import read_jsonl
+        from memagent.data import read_samples as read_jsonl
         from memagent.errors import InputError
 
         if Path(train_file).resolve() == Path(eval_file).resolve():
@@ -153,7 +153,7 @@ class SampleFileStream:
         return out
 
     def held_out(self, n: int) -> list[Question]:
-        from memagent.data.io import read_jsonl
+        from memagent.data import read_samples as read_jsonl
 
         out = []
         for sample in read_jsonl(self._eval_file):
