@@ -63,9 +63,24 @@ fi
 if run rl-8k-b; then
   memagent eval "${RL[@]}" --tasks niah_multikey_1,niah_single_1 --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/rl-8k-b
 fi
-if run rest; then  # not yet run: the full grid and the 1M sample
-  memagent eval --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
-  memagent eval --tasks $RULER --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/trained-long
-  memagent eval --tasks niah_single_1 --lengths 1m -n 1 --batch 1 "${COMMON[@]}" --methods memagent --out $OUT/trained-1m
+if run base-8k-20; then  # grows every base cell to n=20 (same samples first)
+  memagent eval --base --tasks $RULER --lengths 8k -n 20 --batch 5 "${COMMON[@]}" --methods memagent --out $OUT/base-8k
+fi
+# v3 (configs/rl/sft-smollm2-v3.yaml: v2 continued with long-form prose haystacks), on the same
+# samples as v1 and v2.
+V3=(--adapter runs/sft-smollm2-v3/final --profile smollm2-memagent)
+if run v3-8k-a; then
+  memagent eval "${V3[@]}" --tasks niah_single_1,niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v3-8k-a
+fi
+if run v3-8k-b; then
+  memagent eval "${V3[@]}" --tasks niah_multikey_1,vt --lengths 8k -n 20 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v3-8k-b
+fi
+if run v3-episodes; then
+  memagent eval "${V3[@]}" --tasks episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v3-episodes
+fi
+if run rest; then  # not yet run: the full grid and the 1M sample, for the shipped adapter
+  memagent eval --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/shipped-long
+  memagent eval --tasks $RULER --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/shipped-long
+  memagent eval --tasks niah_single_1 --lengths 1m -n 1 --batch 1 "${COMMON[@]}" --methods memagent --out $OUT/shipped-1m
 fi
 python $OUT/summarize.py
