@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -275,11 +276,13 @@ def test_concurrency_limit_order_and_per_request_seeds(scripted: Any) -> None:
     srv = scripted([(200, {}, "echo")], delay=0.15)
     llm = OpenAICompatLLM(srv.url, model="m", max_concurrency=2)
     texts = [f"q{i}" for i in range(6)]
-    out = llm.generate([ask(t) for t in texts], SamplingParams(temperature=0.7, top_p=0.9, seed=7))
+    sampling = SamplingParams(temperature=0.7, top_p=0.9, seed=7)
+    requests = [replace(ask(t), seed=sampling.request_seed(i, 0)) for i, t in enumerate(texts)]
+    out = llm.generate(requests, sampling)
     assert [c.text for c in out] == texts
     assert srv.max_in_flight == 2
     sent = sorted((b["messages"][0]["content"], b["seed"]) for b in srv.bodies)
-    assert sent == [(f"q{i}", 7 + i) for i in range(6)]
+    assert sent == [(f"q{i}", 7 + i * 100_003) for i in range(6)]  # each request's own seed
     assert all(b["temperature"] == 0.7 and b["top_p"] == 0.9 and b["max_tokens"] == 8
                and "logprobs" not in b for b in srv.bodies)
 

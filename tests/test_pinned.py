@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted import ScriptedLLM
 
 from memagent.cli import main
+from scripted import ScriptedLLM
 
 GOLDEN = Path(__file__).parent / "golden" / "ask_scripted.json"
 TIMINGS = {"seconds", "backend_seconds", "elapsed", "time", "started", "tokens_per_s"}
@@ -48,9 +48,7 @@ class SeedRecorder(ScriptedLLM):
         self.seeds: list[int | None] = []
 
     def generate(self, requests, sampling):  # type: ignore[no-untyped-def]
-        for r in requests:
-            self.seeds.append(getattr(r, "seed", None) if getattr(r, "seed", None) is not None
-                              else sampling.seed)
+        self.seeds += [r.seed for r in requests]
         return super().generate(requests, sampling)
 
 
@@ -86,8 +84,6 @@ def _run(tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch, capsys
 def test_ask_on_the_scripted_backend_is_pinned(tmp_path, tokenizer, monkeypatch, capsys,
                                                scheduling):
     got = _run(tmp_path, tokenizer, monkeypatch, capsys, scheduling)
-    if scheduling == "rounds":  # the seed stamped per request is new in rounds mode (issue 11)
-        got.pop("seeds")
     blob = json.dumps(got, sort_keys=True, ensure_ascii=False)
     golden = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
     if os.environ.get("MEMAGENT_REGOLD"):

@@ -128,8 +128,8 @@ def ask_command(
     """
     from rich.console import Console
 
-    from memagent.agent import MemAgent
-    from memagent.cli.progress import open_traces, run_with_progress, trace_paths
+    from memagent.agent import MemAgent, trace_paths
+    from memagent.cli.progress import answer_with_progress
     from memagent.config import AgentConfig
     from memagent.llm import BackendOptions, load_llm, tokenizer_path
     from memagent.llm.hf_tokenizer import load_tokenizer
@@ -190,7 +190,7 @@ def ask_command(
         llm = load_llm(options)
         llm.resolve_model()  # a server's model: named before it goes into the trace
     agent = MemAgent(llm, config)
-    traces = open_traces(agent, source, questions, trace, resume)  # refusals before any output
+    traces = agent.open_traces(source, questions, trace, resume)  # refusals before any output
     try:
         err.print(
             f"model {llm.name} ({llm.dtype}) ready in {time.perf_counter() - t0:.1f}s; "
@@ -201,9 +201,7 @@ def ask_command(
         for note in traces.notes:
             err.print(note, markup=False)
         total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
-        outcomes = run_with_progress(
-            agent, source, questions, traces, total_bytes, err, show_memory
-        )
+        outcomes = answer_with_progress(agent, source, traces, total_bytes, err, show_memory)
     finally:
         traces.close()
     try:

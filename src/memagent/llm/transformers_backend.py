@@ -148,12 +148,11 @@ class TransformersLLM:
             kwargs.update(
                 do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0
             )
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        seed = requests[0].seed if sampling.temperature > 0 else None
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._seeded(seed):
                 out = self.model.generate(
                     input_ids=input_ids.to(self.device),
                     attention_mask=attention.to(self.device),
@@ -186,6 +185,22 @@ class TransformersLLM:
                 )
             )
         return completions
+
+    def _seeded(self, seed: int | None) -> Any:
+        """Sample from `seed` on a forked RNG (a batch shares one stream, so its first request's
+        seed stands for it); torch's global RNG state is left as it was. None: the global RNG."""
+        import contextlib
+
+        import torch
+
+        if seed is None:
+            return contextlib.nullcontext()
+        cuda = torch.device(self.device).type == "cuda"
+        devices = [torch.device(self.device).index or 0] if cuda else []
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.random.fork_rng(devices=devices))
+        torch.manual_seed(seed)
+        return stack
 
     def _cache_kwarg(self) -> str:
         """transformers >= 5.x names generate's cache argument `cache`; 4.x `past_key_values`."""
