@@ -15,7 +15,7 @@ from functools import lru_cache
 from itertools import islice
 
 from memagent.data.fit import count_tokens, default_tolerance, fit_units, token_costs
-from memagent.data.io import GenOptions, Sample
+from memagent.data.io import GenOptions, Sample, generated_sample, provenance
 from memagent.data.loaders import QAItem, load_source
 from memagent.errors import InputError
 from memagent.scoring import score
@@ -115,17 +115,16 @@ def generate_qa(
     context, tokens, docs = long_document(item, pool, opts.target, rng, tokenizer)
     gold_numbers = [docs.index(item.docs[g]) + 1 for g in item.gold]
     ruler = task != "hotpotqa"
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=context,
         question=RULER_QA_PROMPT.format(question=item.question) if ruler else item.question,
         answers=list(item.answers),
         metric="string_match_part" if ruler else "substring_2way",
         meta={
-            "seed": opts.seed,
-            "index": index,
-            "target_tokens": opts.target,
+            **provenance(opts, index),
             "context_tokens": tokens,
             "question_id": item.id,
             "num_docs": len(docs),

@@ -52,6 +52,33 @@ class Sample:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+def provenance(opts: GenOptions, index: int) -> dict[str, Any]:
+    """The meta keys that say how to generate a sample again: seed, index, target length."""
+    return {"seed": opts.seed, "index": index, "target_tokens": opts.target}
+
+
+def generated_sample(
+    task: str,
+    opts: GenOptions,
+    index: int,
+    context: str,
+    question: str,
+    answers: list[str],
+    metric: str,
+    meta: dict[str, Any],
+) -> Sample:
+    """The `index`-th sample a generator draws for `task` under `opts` (its id names all three)."""
+    return Sample(
+        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
+        task=task,
+        context=context,
+        question=question,
+        answers=answers,
+        metric=metric,
+        meta=meta,
+    )
+
+
 def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
     """Write samples, one JSON object per line; returns how many were written."""
     n = 0

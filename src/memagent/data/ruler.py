@@ -21,7 +21,7 @@ from memagent.data.haystack import (
     noise_units,
     words,
 )
-from memagent.data.io import GenOptions, Sample
+from memagent.data.io import GenOptions, Sample, generated_sample, provenance
 from memagent.types import Tokenizer
 
 
@@ -159,17 +159,16 @@ def generate_niah(
         source, sep = _distractor_needles(spec, rng, taken), "\n"
     fitted = fit_haystack(source, sep, needles, depths, opts.target, tokenizer)
     question, answer_prefix = niah_question(spec, query_keys)
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=answers,
         metric="string_match_all",
         meta={
-            "seed": opts.seed,
-            "index": index,
-            "target_tokens": opts.target,
+            **provenance(opts, index),
             "context_tokens": fitted.tokens,
             "haystack": spec.haystack,
             "haystack_units": fitted.n,

@@ -12,7 +12,7 @@ from itertools import accumulate, pairwise
 
 from memagent.data.fit import fit_units, prefix_sums, token_costs
 from memagent.data.haystack import DEPTHS, NOISE, fit_haystack, noise_units, words
-from memagent.data.io import GenOptions, Sample
+from memagent.data.io import GenOptions, Sample, generated_sample, provenance
 from memagent.errors import InputError
 from memagent.types import Tokenizer
 
@@ -22,9 +22,7 @@ FWE_VOCAB, FWE_ALPHA = 1000, 2.0
 
 def _meta(opts: GenOptions, index: int, tokens: int, budget: int, **extra: object) -> dict:
     return {
-        "seed": opts.seed,
-        "index": index,
-        "target_tokens": opts.target,
+        **provenance(opts, index),
         "context_tokens": tokens,
         "generation_budget": budget,
         **extra,
@@ -79,9 +77,10 @@ def generate_vt(
         " Answer: According to the chain(s) of variable assignment in the text, 5 variables are "
         f"assigned the value {value}, they are: "
     )
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=names,
@@ -151,9 +150,10 @@ def generate_cwe(
         f"{', '.join(ex_words[:10])}.\n\n"
         "Question: What are the 10 most common words in the list?"
     )
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=list(common),
@@ -205,9 +205,10 @@ def generate_fwe(
         "Question: Do not provide any explanation. What are the three most frequently appeared "
         "words in the coded text?"
     )
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=answers,
