@@ -20,6 +20,7 @@ from typing import Any
 
 from memagent.errors import BackendError, InputError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
+from memagent.llm.padding import left_pad
 from memagent.llm.prefix_cache import PrefixStore, batch_inputs
 from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling
 
@@ -142,7 +143,7 @@ class TransformersLLM:
             input_ids, attention, cache = batch_inputs(prompts, plan, self.pad_id)
             kwargs[self._cache_kwarg()] = cache
         else:
-            input_ids, attention = self._left_padded(prompts)
+            input_ids, attention = left_pad(prompts, self.pad_id)
         width = input_ids.shape[1]
         if sampling.temperature > 0:
             kwargs.update(
@@ -208,17 +209,6 @@ class TransformersLLM:
 
         params = inspect.signature(self.model.prepare_inputs_for_generation).parameters
         return "cache" if "cache" in params else "past_key_values"
-
-    def _left_padded(self, prompts: Sequence[list[int]]) -> tuple[Any, Any]:
-        import torch
-
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):  # left padding: every prompt ends at the same column
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
-        return input_ids, attention
 
     def _trim(self, ids: list[int]) -> tuple[list[int], str]:
         """Cut at the first stop token (kept out of the text, kept in the ids for RL)."""
