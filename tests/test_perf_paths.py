@@ -155,14 +155,12 @@ def test_common_prefix_and_plan_reuse_shared_prefixes():
 def _tiny_llm(tokenizer, prefix_reuse: bool):
     """A random 2-layer Llama over the real tokenizer: exercises the cache plumbing in seconds."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from memagent.llm.transformers_backend import TransformersLLM
+    from rl_helpers import tiny_llama
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer.hf), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(len(tokenizer.hf)).eval()
     return TransformersLLM(model, tokenizer, "tiny", prefix_reuse=prefix_reuse)
 
 
