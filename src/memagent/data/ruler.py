@@ -101,22 +101,26 @@ def _join_keys(keys: list[str]) -> str:
     return keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + ", and " + keys[-1]
 
 
-def niah_question(spec: NiahSpec, query_keys: list[str]) -> tuple[str, str]:
-    """(question, RULER answer prefix); singular forms for one key with one value."""
-    kind = spec.value_type
-    one = spec.values == 1 and len(query_keys) == 1
+def niah_ask(kind: str, query_keys: list[str], values: int = 1) -> tuple[str, str]:
+    """(RULER's question line, its answer prefix); singular for one key with one value."""
+    one = values == 1 and len(query_keys) == 1
     noun = f"special magic {_SINGULAR[kind] if one else kind}"
     query = _join_keys(query_keys)
+    if one:
+        return (f"What is the {noun} for {query} mentioned in the provided text?",
+                f" The {noun} for {query} mentioned in the provided text is")
+    return (f"What are all the {noun} for {query} mentioned in the provided text?",
+            f" The {noun} for {query} mentioned in the provided text are")
+
+
+def niah_question(spec: NiahSpec, query_keys: list[str]) -> tuple[str, str]:
+    """(question, RULER answer prefix): RULER's intro, then `niah_ask`'s line."""
+    kind = spec.value_type
     intro = (
         f"Some special magic {kind} are hidden within the text. Make sure to memorize them. "
         f"I will quiz you about the {kind} afterwards."
     )
-    if one:
-        ask = f"What is the {noun} for {query} mentioned in the provided text?"
-        prefix = f" The {noun} for {query} mentioned in the provided text is"
-    else:
-        ask = f"What are all the {noun} for {query} mentioned in the provided text?"
-        prefix = f" The {noun} for {query} mentioned in the provided text are"
+    ask, prefix = niah_ask(kind, query_keys, spec.values)
     return f"{intro}\n{ask}", prefix
 
 
