@@ -1,7 +1,7 @@
 """vLLM offline backend: the missing-extra error and the pure conversion helpers (no GPU needed).
 
 The helpers are fed plain objects shaped like vLLM's `RequestOutput`/`CompletionOutput`/`Logprob`;
-running the real engine needs a GPU and is left to `gpu`-marked tests.
+the real engine is not run here (it needs a GPU and vLLM installed).
 """
 
 from __future__ import annotations
