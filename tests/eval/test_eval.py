@@ -222,5 +222,5 @@ def test_tiny_real_model_eval(embedded_llm, tmp_path: Path) -> None:
     # a 512-token noise haystack holds one needle; the small model reads it back for full context
     full = [r for r in recs if r["method"] == "full"]
     assert sum(r["score"] for r in full) >= 1, [r["reply"] for r in full]
-    write_report(tmp_path, {"model": embedded_llm.name})
+    write_report(tmp_path, RunInfo(model=embedded_llm.name))
     assert (tmp_path / "accuracy.png").is_file()
