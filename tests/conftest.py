@@ -37,6 +37,15 @@ def embedded_llm(embedded_model_dir: Path):
     return TransformersLLM.load(str(embedded_model_dir))
 
 
+@pytest.fixture
+def tiny_llama_dir(tokenizer, tmp_path: Path) -> Path:
+    """A 2-layer random Llama over the embedded tokenizer, saved as an HF model directory: real
+    model code in seconds, never evidence that anything works (rl_helpers.tiny_llama)."""
+    from rl_helpers import tiny_model_dir
+
+    return tiny_model_dir(tokenizer, tmp_path / "tiny")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # `ask` and `eval` read a server and key from these (as OpenAI clients do): a developer's own

@@ -1,6 +1,6 @@
 """A rule-following OpenAI-compatible server on 127.0.0.1 that fails on chosen requests.
 
-Like `Scripted` in tests/test_openai_backend.py it is a real `http.server` reached through httpx's
+Like `Scripted` in tests/scripted_server.py it is a real `http.server` reached through httpx's
 real transport, but its replies follow fixed rules instead of a list, so whole `memagent ask` runs
 (any number of chunks and questions, in any order, resumed or not) get the same answers every time:
 

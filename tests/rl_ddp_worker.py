@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
+import rl_helpers
 from memagent.rl.config import build_config
 from memagent.rl.episode import Conversation, Episode
 from memagent.rl.learner import Learner
@@ -44,12 +45,8 @@ def episodes() -> list[Episode]:
 
 
 def tiny_llama() -> LlamaForCausalLM:
-    return LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
-        )
-    )  # fmt: skip
+    model: LlamaForCausalLM = rl_helpers.tiny_llama(VOCAB, max_position_embeddings=64)
+    return model
 
 
 def main(out_dir: Path, aggregation: str) -> None:

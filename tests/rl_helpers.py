@@ -49,26 +49,31 @@ class ScriptedPolicy(ScriptedLLM):
         return out
 
 
-def tiny_model_dir(tokenizer: Any, out: Path, seed: int = 0) -> Path:
-    """A 2-layer random Llama with the embedded model's tokenizer, saved as an HF directory."""
-    import torch
+def tiny_llama(vocab_size: int, tokenizer: Any = None, **overrides: Any) -> Any:
+    """The one tiny random Llama of the tests (2 layers, width 32): exercises real model code in
+    seconds. With `tokenizer` (an HFTokenizer) its special tokens are the model's."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    settings: dict[str, Any] = dict(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+    )  # fmt: skip
+    if tokenizer is not None:
+        settings.update(
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.hf.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.hf.pad_token_id,
+        )
+    return LlamaForCausalLM(LlamaConfig(**{**settings, **overrides}))
+
+
+def tiny_model_dir(tokenizer: Any, out: Path, seed: int = 0) -> Path:
+    """`tiny_llama` over the embedded model's tokenizer, saved as an HF directory (the conftest
+    fixture `tiny_llama_dir`)."""
+    import torch
+
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer.hf),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.hf.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.hf.pad_token_id,
-    )
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(str(out))
+    tiny_llama(len(tokenizer.hf), tokenizer).save_pretrained(str(out))
     tokenizer.hf.save_pretrained(str(out))
     return out

@@ -115,6 +115,31 @@ def test_core_does_not_import_its_drivers():
     assert "memagent.agent" not in graph["memagent.job"]
     assert "memagent.scheduler" not in graph["memagent.job"]
     assert "memagent.agent" not in graph["memagent.scheduler"]
+    assert graph["memagent.scheduler"] <= {"memagent.errors", "memagent.job", "memagent.types"}
+
+
+def test_imports_go_one_way():
+    """The core (top-level modules) imports no subpackage; llm/, data/ never import eval/, rl/
+    or cli/; eval/ and rl/ never import cli/ or each other; nothing but cli/ imports cli/; and
+    every driver of jobs goes through MemAgent.run, not the scheduler."""
+    graph = import_graph()
+    subpackages = ("memagent.llm", "memagent.data", "memagent.eval", "memagent.rl", "memagent.cli")
+    for name, targets in graph.items():
+        top = MODULES[name].parent == PACKAGE  # a top-level module (or memagent/__init__)
+        for target in targets:
+            where = f"{name} imports {target}"
+            if top and name != "memagent":
+                assert not target.startswith(subpackages), where
+            if name.startswith(("memagent.llm", "memagent.data")):
+                assert not target.startswith(("memagent.eval", "memagent.rl", "memagent.cli")), where
+            if name.startswith("memagent.eval"):
+                assert not target.startswith(("memagent.rl", "memagent.cli")), where
+            if name.startswith("memagent.rl"):
+                assert not target.startswith(("memagent.eval", "memagent.cli")), where
+            if not name.startswith("memagent.cli"):
+                assert not target.startswith("memagent.cli"), where
+            if target == "memagent.scheduler":
+                assert name == "memagent.agent", f"{where}: drive jobs with MemAgent.run"
 
 
 OPTIONAL = ("torch", "transformers", "vllm", "peft", "trl", "accelerate", "deepspeed", "matplotlib",

@@ -87,12 +87,18 @@ def test_continuous_refills_slots_as_jobs_finish(tokenizer):
     assert finished_at[-1] == 4 and finished_at == sorted(finished_at)
 
 
-def test_continuous_gives_each_job_and_step_its_own_seed(tokenizer):
-    llm = ConcurrentScripted(tokenizer, delay=0.0)
-    agent = MemAgent(llm, SMALL.with_sampling(temperature=1.0, seed=7))
-    jobs = [agent.job(d, q) for d, q in _pairs(3)]
-    run_jobs(llm, jobs, agent.config.sampling)
-    assert len(set(llm.seeds)) == len(llm.seeds)  # an RL group must not sample identically
+@pytest.mark.parametrize("scheduling", ["rounds", "continuous"])
+def test_each_job_and_step_samples_with_its_own_seed(tokenizer, scheduling):
+    def seeds() -> list[int | None]:
+        llm = ScriptedLLM(tokenizer, scheduling=scheduling)
+        agent = MemAgent(llm, SMALL.with_sampling(temperature=1.0, seed=7))
+        doc, question = _pairs(1)[0]
+        agent.run([agent.job(doc, question) for _ in range(3)])  # an RL group: identical prompts
+        return sorted(r.seed for r in llm.requests)  # type: ignore[type-var]
+
+    first = seeds()
+    assert None not in first and len(set(first)) == len(first)  # the group must not collapse
+    assert seeds() == first  # yet reproducible
 
 
 def test_continuous_raises_backend_errors(tokenizer):
@@ -149,14 +155,12 @@ def test_common_prefix_and_plan_reuse_shared_prefixes():
 def _tiny_llm(tokenizer, prefix_reuse: bool):
     """A random 2-layer Llama over the real tokenizer: exercises the cache plumbing in seconds."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from memagent.llm.transformers_backend import TransformersLLM
+    from rl_helpers import tiny_llama
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer.hf), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(len(tokenizer.hf)).eval()
     return TransformersLLM(model, tokenizer, "tiny", prefix_reuse=prefix_reuse)
 
 

@@ -12,7 +12,8 @@ Two modes, picked once per run by the backend's `scheduling` attribute (or the `
   the run stops early (Ctrl-C, an error) nothing waits for those threads, and the backend's
   `cancel_pending()`, if it has one, stops their retries.
 
-Either way results stay in job order (the caller reads them from its `jobs` list).
+Either way results stay in job order (the caller reads them from its `jobs` list), and every
+request carries its own seed, `sampling.request_seed(job index, step)`, whatever the mode.
 
 Failures: by default the first `MemAgentError` (a backend failure, a bad document, a trace that
 does not match) propagates and stops every job. With `on_error`, the failing job is handed to it
@@ -36,7 +37,6 @@ RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs fini
 ErrorCallback = Callable[[Job, MemAgentError], None]  # a job that failed and was dropped
 Mode = Scheduling
 DEFAULT_CONCURRENCY = 8  # continuous mode without max_active or a backend max_concurrency
-SEED_STRIDE = 100_003  # continuous mode: job i's request at step s gets seed + i * stride + s
 
 
 def scheduling_mode(llm: LLM) -> Mode:
@@ -77,6 +77,23 @@ def run_jobs(
         raise ValueError(f"mode must be 'rounds' or 'continuous', got {mode!r}")
 
 
+def _next_request(
+    index: int, job: Job, sampling: SamplingParams, on_error: ErrorCallback | None
+) -> ChatRequest | None:
+    """Job `index`'s next request, carrying its seed; None when the job is done, or when asking
+    raised a MemAgentError that `on_error` took (the job is dropped). Without on_error it raises."""
+    try:
+        request = job.next_request()
+    except MemAgentError as exc:
+        if on_error is None:
+            raise
+        on_error(job, exc)
+        return None
+    if request is None:
+        return None
+    return replace(request, seed=sampling.request_seed(index, len(job.steps)))
+
+
 def _run_rounds(
     llm: LLM,
     jobs: Sequence[Job],
@@ -85,64 +102,46 @@ def _run_rounds(
     on_round: RoundCallback | None,
     on_error: ErrorCallback | None = None,
 ) -> None:
-    waiting = deque(jobs)
-    active: list[Job] = []
+    waiting = deque(enumerate(jobs))
+    active: list[tuple[int, Job, ChatRequest]] = []  # this round's batch, in job order of arrival
     finished = 0
-
-    def dropped(job: Job, exc: MemAgentError) -> None:
-        if on_error is None:
-            raise exc
-        on_error(job, exc)
-
     while waiting or active:
-        while waiting and len(active) < limit:
-            job = waiting.popleft()
-            try:
-                pending = job.next_request()
-            except MemAgentError as exc:
-                dropped(job, exc)
-                finished += 1
-                continue
-            if pending is None:  # already done (resumed from a finished trace)
+        while waiting and len(active) < limit:  # a job already done (resumed) takes no slot
+            index, job = waiting.popleft()
+            request = _next_request(index, job, sampling, on_error)
+            if request is None:
                 finished += 1
             else:
-                active.append(job)
+                active.append((index, job, request))
         if not active:
             break
-        ready: list[Job] = []
-        requests: list[ChatRequest] = []
-        for job in active:
-            try:
-                request = job.next_request()
-            except MemAgentError as exc:
-                dropped(job, exc)
-                finished += 1
-                continue
-            if request is not None:
-                ready.append(job)
-                requests.append(request)
+        requests = [request for _, _, request in active]
         completions: list[Completion | None]
         try:
-            completions = list(llm.generate(requests, sampling)) if requests else []
+            completions = list(llm.generate(requests, sampling))
         except MemAgentError as exc:
             if on_error is None:
                 raise
+            ready = [job for _, job, _ in active]
             completions = _one_by_one(llm, ready, requests, sampling, on_error, exc)
-        still: list[Job] = []
-        for job, completion in zip(ready, completions, strict=True):
+        still: list[tuple[int, Job, ChatRequest]] = []
+        for (index, job, _), completion in zip(active, completions, strict=True):
             if completion is None:  # its request failed alone too: already handed to on_error
                 finished += 1
                 continue
             try:
                 job.consume(completion)
             except MemAgentError as exc:
-                dropped(job, exc)
+                if on_error is None:
+                    raise
+                on_error(job, exc)
                 finished += 1
                 continue
-            if job.done:
+            request = None if job.done else _next_request(index, job, sampling, on_error)
+            if request is None:
                 finished += 1
             else:
-                still.append(job)
+                still.append((index, job, request))
         active = still
         if on_round is not None:
             on_round(len(requests), finished)
@@ -186,20 +185,10 @@ def _run_continuous(
 
     def submit(index: int, job: Job) -> bool:
         """Send the job's next request; False when it has none (done) or failed (on_error)."""
-        try:
-            request = job.next_request()
-        except MemAgentError as exc:
-            if on_error is None:
-                raise
-            on_error(job, exc)
-            return False
+        request = _next_request(index, job, sampling, on_error)
         if request is None:
             return False
-        step_sampling = sampling
-        if sampling.seed is not None:  # distinct, reproducible seeds per job and step
-            seed = sampling.seed + index * SEED_STRIDE + len(job.steps)
-            step_sampling = replace(sampling, seed=seed)
-        in_flight[_in_thread(llm.generate, [request], step_sampling)] = (index, job)
+        in_flight[_in_thread(llm.generate, [request], sampling)] = (index, job)
         return True
 
     clean = False

@@ -14,6 +14,7 @@ from memagent.errors import InputError
 
 Message = dict[str, str]  # {"role": "user" | "system" | "assistant", "content": "..."}
 Scheduling = Literal["rounds", "continuous"]
+SEED_STRIDE = 100_003  # seeds of one job's requests never meet the next job's
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class SamplingParams:
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
 
+    def request_seed(self, job: int, step: int) -> int | None:
+        """The seed of request `step` of job `job` in a run: the one place seeds are derived, so
+        every job and step samples differently (an RL group must not collapse) yet reproducibly.
+        None when the run is unseeded."""
+        return None if self.seed is None else self.seed + job * SEED_STRIDE + step
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -38,6 +45,7 @@ class ChatRequest:
     messages: tuple[Message, ...]
     max_tokens: int
     want_logprobs: bool = False  # RL rollouts need the sampling policy's per-token log-probs
+    seed: int | None = None  # sample it with this seed (`SamplingParams.request_seed`); None: any
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

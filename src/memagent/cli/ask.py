@@ -15,35 +15,32 @@ from memagent.cli import EXIT_PARTIAL, print_line, stdout_closed
 from memagent.cli.options import (
     AdapterOpt,
     ApiKeyOpt,
+    BackendOpt,
     BaseOpt,
     BaseUrlOpt,
     ChunkOpt,
+    ConcurrencyOpt,
+    DeviceOpt,
     DtypeOpt,
+    MaxRetriesOpt,
+    MaxWaitOpt,
     MemoryOpt,
+    ModelOpt,
     OutputOpt,
     ProfileOpt,
+    PromptsOpt,
     QueryOpt,
+    SeedOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    TokenizerOpt,
+    TopPOpt,
     WindowOpt,
+    agent_config,
     pick_dtype,
     pick_profile,
 )
 from memagent.errors import BudgetError, InputError
-
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help="Model directory or .gguf file (served model name with --base-url). Default: the embedded SmolLM2-135M-Instruct.",
-    ),
-]
-TokenizerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tokenizer",
-        help="Tokenizer directory for a server's model (budgets are counted with it).",
-    ),
-]
 
 
 def ask_command(
@@ -65,10 +62,8 @@ def ask_command(
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     tokenizer: TokenizerOpt = None,
-    backend: Annotated[str, typer.Option(help="auto | transformers | openai | vllm")] = "auto",
-    device: Annotated[
-        str | None, typer.Option(help="cpu, cuda, cuda:1 ... (transformers backend)")
-    ] = None,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
     adapter: AdapterOpt = None,
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
@@ -78,12 +73,10 @@ def ask_command(
     chunk: ChunkOpt = None,
     memory: MemoryOpt = None,
     output: OutputOpt = None,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
-    top_p: Annotated[float, typer.Option()] = 1.0,
-    seed: Annotated[int | None, typer.Option()] = None,
-    prompts: Annotated[
-        Path | None, typer.Option(help="TOML file with memory_update / final_answer templates.")
-    ] = None,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    seed: SeedOpt = None,
+    prompts: PromptsOpt = None,
     trace: Annotated[
         Path | None,
         typer.Option(
@@ -105,20 +98,10 @@ def ask_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the full result as JSON on stdout.")
     ] = False,
-    concurrency: Annotated[
-        int, typer.Option(help="Requests in flight at once (HTTP backend).")
-    ] = 8,
-    max_retries: Annotated[
-        int, typer.Option(help="Retries per HTTP request on 429/5xx/connection errors.")
-    ] = 5,
-    timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.")] = 300.0,
-    max_wait: Annotated[
-        float,
-        typer.Option(
-            help="Seconds one HTTP request may take in all, every attempt and wait included "
-            "(0: no limit beyond --timeout x attempts). Each retry prints a one-line notice."
-        ),
-    ] = 600.0,
+    concurrency: ConcurrencyOpt = 8,
+    max_retries: MaxRetriesOpt = 5,
+    timeout: TimeoutOpt = 300.0,
+    max_wait: MaxWaitOpt = 600.0,
 ) -> int:
     """Answer QUESTION about the documents. The answer goes to stdout; progress and cost to stderr.
 
@@ -128,15 +111,12 @@ def ask_command(
     """
     from rich.console import Console
 
-    from memagent.agent import MemAgent
-    from memagent.cli.progress import open_traces, run_with_progress, trace_paths
-    from memagent.config import AgentConfig
+    from memagent.agent import MemAgent, trace_paths
+    from memagent.cli.progress import answer_with_progress
     from memagent.llm import BackendOptions, load_llm, tokenizer_path
     from memagent.llm.hf_tokenizer import load_tokenizer
-    from memagent.prompts import PromptTemplates
     from memagent.sources import DocumentSource
     from memagent.trace import check_trace_file
-    from memagent.types import SamplingParams
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     questions = list(question)
@@ -162,11 +142,7 @@ def ask_command(
     source.precheck()
     prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
     budgets = prof.budgets(window, query, chunk, memory, output)
-    config = AgentConfig(
-        budgets=budgets,
-        sampling=SamplingParams(temperature=temperature, top_p=top_p, seed=seed),
-        templates=PromptTemplates.from_file(prompts) if prompts else prof.templates,
-    )
+    config = agent_config(prof, budgets, temperature, top_p, seed, prompts)
     options = BackendOptions(
         model=model,
         base_url=base_url,
@@ -190,7 +166,7 @@ def ask_command(
         llm = load_llm(options)
         llm.resolve_model()  # a server's model: named before it goes into the trace
     agent = MemAgent(llm, config)
-    traces = open_traces(agent, source, questions, trace, resume)  # refusals before any output
+    traces = agent.open_traces(source, questions, trace, resume)  # refusals before any output
     try:
         err.print(
             f"model {llm.name} ({llm.dtype}) ready in {time.perf_counter() - t0:.1f}s; "
@@ -201,9 +177,7 @@ def ask_command(
         for note in traces.notes:
             err.print(note, markup=False)
         total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
-        outcomes = run_with_progress(
-            agent, source, questions, traces, total_bytes, err, show_memory
-        )
+        outcomes = answer_with_progress(agent, source, traces, total_bytes, err, show_memory)
     finally:
         traces.close()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -70,7 +71,7 @@ def data_command(
 
     from memagent.data import TASKS, GenOptions, generate_samples, parse_length
     from memagent.data.hotpotqa import QA_TASKS
-    from memagent.data.io import write_jsonl
+    from memagent.data.io import Sample, write_jsonl
     from memagent.errors import InputError
     from memagent.llm.hf_tokenizer import load_tokenizer
     from memagent.llm.registry import resolve_model
@@ -102,7 +103,7 @@ def data_command(
     with progress:
         bar = progress.add_task(f"{task} @ {opts.target} tokens", total=n)
 
-        def tracked():  # type: ignore[no-untyped-def]
+        def tracked() -> Iterator[Sample]:
             for sample in generate_samples(task, opts, n, tokenizer):
                 yield sample
                 progress.advance(bar)

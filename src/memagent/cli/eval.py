@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shlex
 import sys
 import time
@@ -14,24 +13,35 @@ import typer
 
 from memagent.cli import print_line
 from memagent.cli.options import (
+    SEED_HELP,
     AdapterOpt,
     ApiKeyOpt,
+    BackendOpt,
     BaseOpt,
     BaseUrlOpt,
     ChunkOpt,
+    ConcurrencyOpt,
+    DeviceOpt,
     DtypeOpt,
+    MaxRetriesOpt,
+    MaxWaitOpt,
     MemoryOpt,
+    ModelOpt,
     OutputOpt,
     ProfileOpt,
+    PromptsOpt,
     QueryOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    TokenizerOpt,
+    TopPOpt,
     WindowOpt,
+    agent_config,
     pick_dtype,
     pick_profile,
 )
 from memagent.errors import InputError
 from memagent.eval.methods import METHODS
-
-EVAL_MAX_WAIT = 600.0  # seconds one HTTP request may take in all, retries included (as ask's default)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -93,10 +103,7 @@ def _sample_files(paths: list[Path]) -> dict[str, tuple[str, ...]]:
 
 
 Opt = typer.Option
-ModelOpt = Annotated[str | None, Opt(
-    "--model", "-m",
-    help="Model dir or .gguf (served name with --base-url). Default: the embedded SmolLM2.",
-)]
+SamplingSeedOpt = Annotated[int | None, Opt("--sampling-seed", help=SEED_HELP)]
 SamplesOpt = Annotated[list[Path] | None, Opt(
     "--samples", help="JSONL from `memagent data`; replaces generation for its tasks (repeatable).",
 )]
@@ -115,7 +122,9 @@ def eval_command(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
-    tokenizer: Annotated[str | None, Opt(help="Tokenizer dir for a server's model.")] = None,
+    tokenizer: TokenizerOpt = None,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = None,
     adapter: AdapterOpt = None,
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
@@ -125,6 +134,10 @@ def eval_command(
     chunk: ChunkOpt = None,
     memory: MemoryOpt = None,
     output: OutputOpt = None,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    sampling_seed: SamplingSeedOpt = None,
+    prompts: PromptsOpt = None,
     batch: Annotated[int, Opt(min=1, help="Samples per backend batch.")] = 8,
     hotpotqa: HotpotOpt = None,
     haystack_dir: Annotated[Path | None, Opt(help="Directory of .txt files for essays.")] = None,
@@ -132,20 +145,25 @@ def eval_command(
     split: Annotated[str | None, Opt(
         help="heldout: draw keys and values only from the partition training never sees.",
     )] = None,
-    concurrency: Annotated[int, Opt(help="Requests in flight at once (HTTP backend).")] = 8,
+    concurrency: ConcurrencyOpt = 8,
+    max_retries: MaxRetriesOpt = 5,
+    timeout: TimeoutOpt = 300.0,
+    max_wait: MaxWaitOpt = 600.0,
 ) -> int:
     """Evaluate methods on tasks at several lengths.
 
-    Writes samples.jsonl, summary.csv, accuracy.png and report.md under --out; re-running the
+    --seed draws the samples; --sampling-seed is the model's (ask's --seed). Writes samples.jsonl, summary.csv, accuracy.png and report.md under --out; re-running the
     same command skips the samples already scored there.
     """
+    from dataclasses import asdict
+
     from rich.console import Console
 
-    from memagent.config import AgentConfig
     from memagent.data import TASKS, parse_length
     from memagent.data.hotpotqa import QA_TASKS
     from memagent.eval.harness import EvalPlan, Harness
-    from memagent.eval.report import RUN_FILE, write_report
+    from memagent.eval.report import write_report
+    from memagent.eval.run_file import RunInfo
     from memagent.llm import BackendOptions, load_llm
 
     err = Console(stderr=True, highlight=False)
@@ -166,15 +184,16 @@ def eval_command(
             raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
     prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
     budgets = prof.budgets(window, query, chunk, memory, output)
-    config = AgentConfig(budgets=budgets, templates=prof.templates)
-    weights_dtype = pick_dtype(dtype, prof)
+    config = agent_config(prof, budgets, temperature, top_p, sampling_seed, prompts)
+    weights_dtype = pick_dtype(dtype, prof, device)
     t0 = time.perf_counter()
     with err.status("loading model ..."):
-        llm = load_llm(BackendOptions(model=model, base_url=base_url, api_key=api_key,
-                                      tokenizer=tokenizer,
-                                      adapter=adapter, base=base, dtype=weights_dtype, max_concurrency=concurrency,
-                                      max_wait=EVAL_MAX_WAIT,
-                                      on_retry=lambda notice: print_line("warning", notice)))
+        llm = load_llm(BackendOptions(
+            model=model, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
+            adapter=adapter, base=base, dtype=weights_dtype, backend=backend, device=device,
+            max_concurrency=concurrency, max_retries=max_retries, timeout=timeout,
+            max_wait=max_wait or None, on_retry=lambda notice: print_line("warning", notice),
+        ))
     tok = llm.tokenizer
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
@@ -182,27 +201,20 @@ def eval_command(
     err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s; {prof.describe(budgets)}")
     harness = Harness(plan, llm, config, tok, out)
     b = harness.methods[plan.methods[0]].budgets
-    run = _run_info(plan, config, b, name, sha)
-    run["profile"] = prof.name
-    run["dtype"] = weights_dtype or "backend default"
-    run["commands"] = _command_history(out / RUN_FILE, run["command"])
-    (out / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
+    run = RunInfo(
+        model=name, model_sha256=sha, tasks=list(plan.tasks), lengths=list(plan.lengths),
+        methods=list(plan.methods), n=plan.n, seed=plan.seed, batch=plan.batch, split=plan.split,
+        budgets={k: v for k, v in asdict(b).items() if not k.endswith("overhead")},
+        sampling=asdict(config.sampling), profile=prof.name,
+        dtype=weights_dtype or "backend default",
+        commands=(RunInfo.read(out) or RunInfo()).commands,  # a staged run keeps its history
+    )
+    run.add_command(shlex.join(_invocation()))
+    run.write(out)
     _run_with_progress(harness, err)
     report = write_report(out, run)
     err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
     return 0
-
-
-def _run_info(plan: Any, config: Any, budgets: Any, name: str, sha: str | None) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return {
-        "model": name, "model_sha256": sha, "command": shlex.join(_invocation()),
-        "tasks": list(plan.tasks), "lengths": list(plan.lengths), "methods": list(plan.methods),
-        "n": plan.n, "seed": plan.seed, "batch": plan.batch, "split": plan.split,
-        "budgets": {k: v for k, v in asdict(budgets).items() if not k.endswith("overhead")},
-        "sampling": asdict(config.sampling),
-    }
 
 
 def _invocation() -> list[str]:
@@ -217,19 +229,6 @@ def _invocation() -> list[str]:
         elif arg == "--api-key" and i + 1 < len(args):
             args[i + 1] = "***"
     return args
-
-
-def _command_history(run_file: Path, command: str) -> list[str]:
-    """Every command that wrote into this directory, oldest first (a staged run has several)."""
-    import contextlib
-
-    from memagent.eval.report import run_commands
-
-    previous: list[str] = []
-    if run_file.is_file():
-        with contextlib.suppress(json.JSONDecodeError):  # a torn run.json only loses the history
-            previous = run_commands(json.loads(run_file.read_text(encoding="utf-8")))
-    return previous if previous and previous[-1] == command else [*previous, command]
 
 
 def report_command(

@@ -1,13 +1,40 @@
-"""Options `ask` and `eval` share, defined once: which weights, which profile, which budgets."""
+"""Options every command that runs the model shares (`ask`, `eval`), each defined once with its
+help text: model and backend, profile and budgets, sampling, prompts, HTTP limits.
+`train` takes these settings from its config file (`memagent.rl.config`), not from flags."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memagent.errors import InputError
 from memagent.profile import EMBEDDED, PAPER, PROFILES, Profile
+
+if TYPE_CHECKING:
+    from memagent.config import AgentConfig, Budgets
+
+# -- model and backend --------------------------------------------------------------------------
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model directory or .gguf file (served model name with --base-url). Default: the embedded SmolLM2-135M-Instruct.",
+    ),
+]
+TokenizerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tokenizer",
+        help="Tokenizer directory for a server's model (budgets are counted with it).",
+    ),
+]
+BackendOpt = Annotated[str, typer.Option(help="auto | transformers | openai | vllm")]
+DeviceOpt = Annotated[
+    str | None, typer.Option(help="cpu, cuda, cuda:1 ... (transformers backend)")
+]
 
 AdapterOpt = Annotated[
     str | None,
@@ -57,6 +84,7 @@ ApiKeyOpt = Annotated[
         "$OPENAI_API_KEY. Never shown or stored (prefer the variables: flags show in `ps`).",
     ),
 ]
+# -- budgets (tokens) ---------------------------------------------------------------------------
 WindowOpt = Annotated[int | None, typer.Option(help="Context window in tokens (default: profile).")]
 QueryOpt = Annotated[int | None, typer.Option(help="Question budget in tokens (default: profile).")]
 ChunkOpt = Annotated[
@@ -69,6 +97,52 @@ MemoryOpt = Annotated[
 OutputOpt = Annotated[
     int | None, typer.Option(help="Final answer budget in tokens (default: profile).")
 ]
+
+# -- sampling and prompts -----------------------------------------------------------------------
+TemperatureOpt = Annotated[float, typer.Option(help="0 = greedy.")]
+TopPOpt = Annotated[float, typer.Option(help="Nucleus sampling mass, in (0, 1]; 1 = off.")]
+SEED_HELP = (
+    "Sampling seed: each request is sampled with its own seed derived from it, so a sampled run "
+    "repeats exactly. Default: unseeded."
+)
+SeedOpt = Annotated[int | None, typer.Option(help=SEED_HELP)]
+PromptsOpt = Annotated[
+    Path | None, typer.Option(help="TOML file with memory_update / final_answer templates.")
+]
+
+# -- HTTP backend -------------------------------------------------------------------------------
+ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once (HTTP backend).")]
+MaxRetriesOpt = Annotated[
+    int, typer.Option(help="Retries per HTTP request on 429/5xx/connection errors.")
+]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds per HTTP attempt.")]
+MaxWaitOpt = Annotated[
+    float,
+    typer.Option(
+        help="Seconds one HTTP request may take in all, every attempt and wait included "
+        "(0: no limit beyond --timeout x attempts). Each retry prints a one-line notice."
+    ),
+]
+
+
+def agent_config(
+    profile: Profile,
+    budgets: Budgets,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    prompts: Path | None,
+) -> AgentConfig:
+    """The run's AgentConfig from the shared flags: --prompts over the profile's templates."""
+    from memagent.config import AgentConfig
+    from memagent.prompts import PromptTemplates
+    from memagent.types import SamplingParams
+
+    return AgentConfig(
+        budgets=budgets,
+        sampling=SamplingParams(temperature=temperature, top_p=top_p, seed=seed),
+        templates=PromptTemplates.from_file(prompts) if prompts else profile.templates,
+    )
 
 
 def pick_profile(

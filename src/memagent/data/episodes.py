@@ -676,15 +676,16 @@ def episode_sample(
     Sized in chunks, not exactly in tokens: round(target / 512) chunks, the last one partly
     filled (so a 4k sample has 8 chunks and 3.7K-4K tokens).
     """
-    from memagent.data.io import Sample
+    from memagent.data.io import generated_sample
 
     split = "train" if task == "episodes_train" else "heldout"
     n = max(1, round(opts.target / EVAL_CHUNK))
     spec = EpisodeSpec(chunk=EVAL_CHUNK, min_chunks=n, max_chunks=n)
     ep = generate_episode(split, opts.seed + EVAL_SEED_OFFSET, index, tokenizer, spec)
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=episode_document(ep),
         question=ep.question,
         answers=ep.answers,

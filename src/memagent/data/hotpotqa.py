@@ -16,7 +16,7 @@ from itertools import islice
 
 from memagent.data import templates
 from memagent.data.fit import count_tokens, default_tolerance, fit_units, token_costs
-from memagent.data.io import GenOptions, Sample
+from memagent.data.io import GenOptions, Sample, generated_sample, provenance
 from memagent.data.loaders import QAItem, load_source
 from memagent.errors import InputError
 from memagent.scoring import score
@@ -150,18 +150,16 @@ def generate_qa(
         context, tokens, docs = documents_by_count(item, pool, opts.docs, rng, tokenizer)
     gold_numbers = [docs.index(item.docs[g]) + 1 for g in item.gold]
     ruler = task != "hotpotqa"
-    size = opts.target if opts.docs is None else f"d{opts.docs}"
-    return Sample(
-        id=f"{task}-{size}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=context,
         question=qa_question(task, item.question, opts.style),
         answers=list(item.answers),
         metric=qa_metric(task, opts.style),
         meta={
-            "seed": opts.seed,
-            "index": index,
-            "target_tokens": opts.target if opts.docs is None else opts.docs,
+            **provenance(opts, index),
             "context_tokens": tokens,
             "question_id": item.id,
             "num_docs": len(docs),

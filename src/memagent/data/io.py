@@ -70,6 +70,35 @@ class Sample:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+def provenance(opts: GenOptions, index: int) -> dict[str, Any]:
+    """The meta keys that say how to generate a sample again: seed, index, target length."""
+    size = opts.target if opts.docs is None else opts.docs  # --docs N: the length is N documents
+    return {"seed": opts.seed, "index": index, "target_tokens": size}
+
+
+def generated_sample(
+    task: str,
+    opts: GenOptions,
+    index: int,
+    context: str,
+    question: str,
+    answers: list[str],
+    metric: str,
+    meta: dict[str, Any],
+) -> Sample:
+    """The `index`-th sample a generator draws for `task` under `opts` (its id names all three)."""
+    size = opts.target if opts.docs is None else f"d{opts.docs}"
+    return Sample(
+        id=f"{task}-{size}-s{opts.seed}-{index}",
+        task=task,
+        context=context,
+        question=question,
+        answers=answers,
+        metric=metric,
+        meta=meta,
+    )
+
+
 def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
     """Write samples, one JSON object per line; returns how many were written."""
     n = 0

@@ -22,7 +22,7 @@ from memagent.data.haystack import (
     noise_units,
     words,
 )
-from memagent.data.io import GenOptions, Sample
+from memagent.data.io import GenOptions, Sample, generated_sample, provenance
 from memagent.types import Tokenizer
 
 
@@ -101,6 +101,18 @@ def _join_keys(keys: list[str]) -> str:
     return keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + ", and " + keys[-1]
 
 
+def niah_ask(kind: str, query_keys: list[str], values: int = 1) -> tuple[str, str]:
+    """(RULER's question line, its answer prefix); singular for one key with one value."""
+    one = values == 1 and len(query_keys) == 1
+    noun = f"special magic {kind[:-1] if one else kind}"  # numbers -> number
+    query = _join_keys(query_keys)
+    if one:
+        return (f"What is the {noun} for {query} mentioned in the provided text?",
+                f" The {noun} for {query} mentioned in the provided text is")
+    return (f"What are all the {noun} for {query} mentioned in the provided text?",
+            f" The {noun} for {query} mentioned in the provided text are")
+
+
 def niah_question(
     spec: NiahSpec, query_keys: list[str], style: str = "ruler"
 ) -> tuple[str, str]:
@@ -155,17 +167,16 @@ def generate_niah(
         source, sep = _distractor_needles(spec, rng, taken), "\n"
     fitted = fit_haystack(source, sep, needles, depths, opts.target, tokenizer)
     question, answer_prefix = niah_question(spec, query_keys, opts.style)
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=answers,
         metric="string_match_all",
         meta={
-            "seed": opts.seed,
-            "index": index,
-            "target_tokens": opts.target,
+            **provenance(opts, index),
             "context_tokens": fitted.tokens,
             "haystack": spec.haystack,
             "haystack_units": fitted.n,

@@ -21,7 +21,7 @@ from itertools import accumulate, pairwise
 from memagent.data import templates
 from memagent.data.fit import fit_units, prefix_sums, token_costs
 from memagent.data.haystack import DEPTHS, fit_haystack, noise_units, words
-from memagent.data.io import GenOptions, Sample
+from memagent.data.io import GenOptions, Sample, generated_sample, provenance
 from memagent.errors import InputError
 from memagent.types import Tokenizer
 
@@ -34,9 +34,7 @@ VT_HOPS, VT_ICL_TOKENS = 4, 500  # RULER builds its vt example within 500 tokens
 
 def _meta(opts: GenOptions, index: int, tokens: int, budget: int, **extra: object) -> dict:
     return {
-        "seed": opts.seed,
-        "index": index,
-        "target_tokens": opts.target,
+        **provenance(opts, index),
         "context_tokens": tokens,
         "generation_budget": budget,
         **extra,
@@ -99,9 +97,10 @@ def generate_vt(
     else:
         question = templates.question("variable_tracking", "release", **fields)
         prefix = templates.RELEASE_VT_PREFIX.format(**fields)
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=names,
@@ -183,9 +182,10 @@ def generate_cwe(
         question = example + "\n" + templates.question("common_words_extraction", "ruler")
     else:
         question = templates.question("common_words_extraction", "release")
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=question,
         answers=list(common),
@@ -241,9 +241,10 @@ def generate_fwe(
     counts = fwe_counts(fitted.n, size)
     if not counts[1] > counts[2] > counts[3] > counts[4]:
         raise InputError(f"fwe: {opts.target} tokens are too few for distinct top words")
-    return Sample(
-        id=f"{task}-{opts.target}-s{opts.seed}-{index}",
-        task=task,
+    return generated_sample(
+        task,
+        opts,
+        index,
         context=fitted.text,
         question=templates.question("freq_words_extraction", opts.style),
         answers=vocab[1:4],

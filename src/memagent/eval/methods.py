@@ -24,7 +24,6 @@ from memagent.config import AgentConfig
 from memagent.data import Sample
 from memagent.errors import InputError, MemAgentError
 from memagent.job import Job
-from memagent.scheduler import run_jobs
 from memagent.sources import text_blocks
 from memagent.types import LLM, ChatRequest, Message, Tokenizer
 
@@ -105,7 +104,8 @@ def _answer_batch(
 ) -> list[Prediction]:
     """One backend call for many single-turn context prompts."""
     t0 = time.perf_counter()
-    requests = [ChatRequest(m, config.budgets.output) for m, _ in prompts]
+    requests = [ChatRequest(m, config.budgets.output, seed=config.sampling.request_seed(i, 0))
+                for i, (m, _) in enumerate(prompts)]
     try:
         completions = llm.generate(requests, config.sampling)
     except MemAgentError as exc:
@@ -149,7 +149,7 @@ class MemAgentMethod(Method):
                 jobs.append(failed(exc))
         runnable = [j for j in jobs if isinstance(j, Job)]
         try:
-            run_jobs(self.llm, runnable, self.config.sampling)
+            agent.run(runnable)
         except MemAgentError as exc:
             return [failed(exc, time.perf_counter() - t0) for _ in samples]
         wall = (time.perf_counter() - t0) / max(len(samples), 1)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from memagent.eval.harness import SUMMARY_FILE, load_records, summarize, write_summary
+from memagent.eval.run_file import RUN_FILE, RunInfo
 
 PLOT_FILE = "accuracy.png"
 REPORT_FILE = "report.md"
-RUN_FILE = "run.json"
 # Distinct markers and dashes, so methods that score the same stay visible on top of each other.
 STYLES: dict[str, dict[str, Any]] = {
     "memagent": {"marker": "o", "linestyle": "-", "markersize": 6},
@@ -28,7 +28,7 @@ def length_label(tokens: int) -> str:
     return str(tokens)
 
 
-def _ordered(values: Sequence[Any]) -> list[Any]:
+def _ordered(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
@@ -91,13 +91,8 @@ def _table(rows: Sequence[dict[str, Any]], value: str, fmt: str = "{}") -> list[
     return lines
 
 
-def run_commands(run: dict[str, Any]) -> list[str]:
-    """The commands recorded in a run.json, oldest first (older files hold only `command`)."""
-    return list(run.get("commands") or ([run["command"]] if run.get("command") else []))
-
-
-def _commands(run: dict[str, Any]) -> list[str]:
-    commands = run_commands(run) or ["?"]
+def _commands(run: RunInfo) -> list[str]:
+    commands = run.commands or ["?"]
     if len(commands) == 1:
         return [f"- command: `{commands[0]}`"]
     return ["- commands, in the order they ran (later stages skip finished samples):",
@@ -125,24 +120,20 @@ def _method_costs(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-# Settings that must agree for two runs' samples to share one table.
-_MERGE_KEYS = ("model", "model_sha256", "budgets", "sampling", "seed")
-
-
 def merge_runs(out: Path, other: Path) -> int:
     """Append `other`'s samples that `out` lacks to `out`; returns how many were added."""
     from memagent.errors import InputError
 
     runs = []
     for d in (out, other):
-        if not (d / "samples.jsonl").is_file() or not (d / RUN_FILE).is_file():
+        run = RunInfo.read(d) if (d / "samples.jsonl").is_file() else None
+        if run is None:
             raise InputError(f"{d}: not an eval directory (needs samples.jsonl and {RUN_FILE})")
-        runs.append(json.loads((d / RUN_FILE).read_text(encoding="utf-8")))
+        runs.append(run)
     mine, theirs = runs
-    for key in _MERGE_KEYS:
-        if mine.get(key) != theirs.get(key):
-            raise InputError(f"cannot merge {other} into {out}: {key} differs "
-                             f"({theirs.get(key)!r} vs {mine.get(key)!r})")
+    differs = mine.differs(theirs)
+    if differs:
+        raise InputError(f"cannot merge {other} into {out}: {differs}")
     have = load_records(out / "samples.jsonl")
     # A sample is taken when OUT lacks it or holds only a failed attempt at it.
     new = [r for k, r in load_records(other / "samples.jsonl").items()
@@ -150,34 +141,32 @@ def merge_runs(out: Path, other: Path) -> int:
     with (out / "samples.jsonl").open("a", encoding="utf-8") as f:
         for rec in new:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    commands = run_commands(mine)
-    for cmd in run_commands(theirs):
-        if cmd not in commands:
-            commands.append(cmd)
-    mine["commands"] = commands
-    for key in ("tasks", "lengths", "methods"):
-        mine[key] = _ordered([*mine.get(key, []), *theirs.get(key, [])])
-    (out / RUN_FILE).write_text(json.dumps(mine, indent=2), encoding="utf-8")
+    for cmd in theirs.commands:
+        if cmd not in mine.commands:
+            mine.commands.append(cmd)
+    mine.tasks = _ordered([*mine.tasks, *theirs.tasks])
+    mine.lengths = _ordered([*mine.lengths, *theirs.lengths])
+    mine.methods = _ordered([*mine.methods, *theirs.methods])
+    mine.write(out)
     return len(new)
 
 
-def write_report(out: Path, run: dict[str, Any] | None = None) -> Path:
+def write_report(out: Path, run: RunInfo | None = None) -> Path:
     """(Re)build summary.csv, accuracy.png and report.md from what samples.jsonl holds now."""
     records = load_records(out / "samples.jsonl")
     rows = summarize(records.values())
     write_summary(rows, out / SUMMARY_FILE)
-    if run is None and (out / RUN_FILE).is_file():
-        run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
-    run = run or {}
-    model = run.get("model", "?")
-    budgets = ", ".join(f"{k} {v}" for k, v in run.get("budgets", {}).items())
+    run = run or RunInfo.read(out) or RunInfo()
+    model = run.model
+    budgets = ", ".join(f"{k} {v}" for k, v in run.budgets.items())
     title = f"{model}; budgets: {budgets}"
     if rows:
         plot_accuracy(rows, out / PLOT_FILE, title)
     lines = [f"# Evaluation: {model}", ""]
-    lines += [f"- model: `{model}` (sha256 `{run.get('model_sha256') or 'unknown'}`)",
-              f"- budgets: `{json.dumps(run.get('budgets', {}))}`",
-              f"- sampling: `{json.dumps(run.get('sampling', {}))}`, seed {run.get('seed', '?')}",
+    seed = "?" if run.seed is None else run.seed
+    lines += [f"- model: `{model}` (sha256 `{run.model_sha256 or 'unknown'}`)",
+              f"- budgets: `{json.dumps(run.budgets)}`",
+              f"- sampling: `{json.dumps(run.sampling)}`, seed {seed}",
               *_commands(run),
               f"- samples scored: {len(records)} ({sum(int(r['errors']) for r in rows)} backend "
               "errors, counted as 0)", ""]

@@ -305,12 +305,11 @@ class OpenAICompatLLM:
     def generate(
         self, requests: Sequence[ChatRequest], sampling: SamplingParams
     ) -> list[Completion]:
-        """Complete every request, in order. Request i gets seed `sampling.seed + i`, so identical
-        prompts in one batch (an RL group) still sample differently yet reproducibly."""
+        """Complete every request, in order, each with its own seed (`ChatRequest.seed`)."""
         if not requests:
             return []
         model = self.resolve_model()
-        bodies = [self._body(model, r, sampling, i) for i, r in enumerate(requests)]
+        bodies = [self._body(model, r, sampling) for r in requests]
         abort = threading.Event()  # set on the first hard failure so the others stop retrying
         with self._lock:
             self._aborts.add(abort)
@@ -341,7 +340,7 @@ class OpenAICompatLLM:
             return [f.result() for f in futures]
 
     def _body(
-        self, model: str, request: ChatRequest, sampling: SamplingParams, index: int
+        self, model: str, request: ChatRequest, sampling: SamplingParams
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
@@ -350,8 +349,8 @@ class OpenAICompatLLM:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
         }
-        if sampling.seed is not None:
-            body["seed"] = sampling.seed + index
+        if request.seed is not None:
+            body["seed"] = request.seed
         if request.want_logprobs:
             body["logprobs"] = True
         body.update(self.extra_body)

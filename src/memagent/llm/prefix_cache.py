@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from memagent.llm.padding import left_pad
+
 Layers = list[tuple[Any, Any]]  # per layer: (keys, values), each [1, kv_heads, tokens, head_dim]
 
 
@@ -130,16 +132,12 @@ def batch_inputs(
     from transformers import DynamicCache
 
     width_p = max(plan.lengths)
-    width_s = max(len(p) - n for p, n in zip(prompts, plan.lengths, strict=True))
-    rows = len(prompts)
-    input_ids = torch.full((rows, width_p + width_s), pad_id, dtype=torch.long)
-    attention = torch.zeros((rows, width_p + width_s), dtype=torch.long)
-    for r, (ids, n) in enumerate(zip(prompts, plan.lengths, strict=True)):
-        t = torch.tensor(ids, dtype=torch.long)
-        input_ids[r, width_p - n : width_p] = t[:n]
-        attention[r, width_p - n : width_p] = 1
-        input_ids[r, input_ids.shape[1] - (len(ids) - n) :] = t[n:]
-        attention[r, input_ids.shape[1] - (len(ids) - n) :] = 1
+    prefix_ids, prefix_mask = left_pad([p[:n] for p, n in zip(prompts, plan.lengths, strict=True)],
+                                       pad_id, width_p)
+    suffix_ids, suffix_mask = left_pad([p[n:] for p, n in zip(prompts, plan.lengths, strict=True)],
+                                       pad_id)
+    input_ids = torch.cat([prefix_ids, suffix_ids], dim=1)
+    attention = torch.cat([prefix_mask, suffix_mask], dim=1)
     template = next(e for e in plan.entries if e is not None).layers
     cache = DynamicCache()
     for layer, (k0, v0) in enumerate(template):

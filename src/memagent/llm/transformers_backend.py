@@ -20,6 +20,7 @@ from typing import Any
 
 from memagent.errors import BackendError, InputError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
+from memagent.llm.padding import left_pad
 from memagent.llm.prefix_cache import PrefixStore, batch_inputs
 from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling
 
@@ -142,18 +143,17 @@ class TransformersLLM:
             input_ids, attention, cache = batch_inputs(prompts, plan, self.pad_id)
             kwargs[self._cache_kwarg()] = cache
         else:
-            input_ids, attention = self._left_padded(prompts)
+            input_ids, attention = left_pad(prompts, self.pad_id)
         width = input_ids.shape[1]
         if sampling.temperature > 0:
             kwargs.update(
                 do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0
             )
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        seed = requests[0].seed if sampling.temperature > 0 else None
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._seeded(seed):
                 out = self.model.generate(
                     input_ids=input_ids.to(self.device),
                     attention_mask=attention.to(self.device),
@@ -187,23 +187,28 @@ class TransformersLLM:
             )
         return completions
 
+    def _seeded(self, seed: int | None) -> Any:
+        """Sample from `seed` on a forked RNG (a batch shares one stream, so its first request's
+        seed stands for it); torch's global RNG state is left as it was. None: the global RNG."""
+        import contextlib
+
+        import torch
+
+        if seed is None:
+            return contextlib.nullcontext()
+        cuda = torch.device(self.device).type == "cuda"
+        devices = [torch.device(self.device).index or 0] if cuda else []
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.random.fork_rng(devices=devices))
+        torch.manual_seed(seed)
+        return stack
+
     def _cache_kwarg(self) -> str:
         """transformers >= 5.x names generate's cache argument `cache`; 4.x `past_key_values`."""
         import inspect
 
         params = inspect.signature(self.model.prepare_inputs_for_generation).parameters
         return "cache" if "cache" in params else "past_key_values"
-
-    def _left_padded(self, prompts: Sequence[list[int]]) -> tuple[Any, Any]:
-        import torch
-
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):  # left padding: every prompt ends at the same column
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
-        return input_ids, attention
 
     def _trim(self, ids: list[int]) -> tuple[list[int], str]:
         """Cut at the first stop token (kept out of the text, kept in the ids for RL)."""

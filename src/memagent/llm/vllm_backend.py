@@ -21,20 +21,16 @@ from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling, 
 INSTALL_HINT = "vLLM is not installed: pip install 'memagent[vllm]' (GPU only)"
 
 
-def sampling_kwargs(request: ChatRequest, sampling: SamplingParams, index: int) -> dict[str, Any]:
-    """Keyword arguments for `vllm.SamplingParams` for request `index` of a batch.
-
-    Request i gets seed `seed + i`: identical prompts in one batch (an RL group) must not collapse
-    to identical samples, yet the batch stays reproducible.
-    """
+def sampling_kwargs(request: ChatRequest, sampling: SamplingParams) -> dict[str, Any]:
+    """Keyword arguments for `vllm.SamplingParams` for one request, sampled with its own seed."""
     kwargs: dict[str, Any] = {
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "max_tokens": request.max_tokens,
         "n": 1,
     }
-    if sampling.seed is not None:
-        kwargs["seed"] = sampling.seed + index
+    if request.seed is not None:
+        kwargs["seed"] = request.seed
     if request.want_logprobs:
         kwargs["logprobs"] = 0  # 0 = only the sampled token's log-prob
     return kwargs
@@ -126,8 +122,7 @@ class VLLMOfflineLLM:
         """One engine call for the whole batch; results in request order."""
         if not requests:
             return []
-        params = [self._vllm.SamplingParams(**sampling_kwargs(r, sampling, i))
-                  for i, r in enumerate(requests)]
+        params = [self._vllm.SamplingParams(**sampling_kwargs(r, sampling)) for r in requests]
         conversations = [[dict(m) for m in r.messages] for r in requests]
         started = time.perf_counter()
         try:

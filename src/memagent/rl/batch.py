@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from memagent.llm.padding import left_pad
 from memagent.rl.episode import Episode
 from memagent.rl.losses import loss_weights, overlong_mask
 
@@ -102,11 +103,8 @@ class MicroBatch:
 
 
 def _pad_left(rows: Sequence[Sequence[float]], width: int, dtype: torch.dtype) -> Tensor:
-    out = torch.zeros(len(rows), width, dtype=dtype)
-    for i, r in enumerate(rows):
-        if r:
-            out[i, width - len(r) :] = torch.tensor(r, dtype=dtype)
-    return out
+    values: Tensor = left_pad(rows, 0, width, dtype)[0]
+    return values
 
 
 def collate(rows: Sequence[TrainRow], pad_id: int) -> MicroBatch:
@@ -114,11 +112,7 @@ def collate(rows: Sequence[TrainRow], pad_id: int) -> MicroBatch:
     seqs = [r.prompt_ids + r.completion_ids for r in rows]
     length = max(len(s) for s in seqs)
     width = max(1, max(len(r.completion_ids) for r in rows))
-    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-    attention = torch.zeros(len(rows), length, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        input_ids[i, length - len(s) :] = torch.tensor(s, dtype=torch.long)
-        attention[i, length - len(s) :] = 1
+    input_ids, attention = left_pad(seqs, pad_id, length)
     position_ids = (attention.cumsum(dim=1) - 1).clamp(min=0)
     adv = [[r.advantage] * len(r.completion_ids) for r in rows]
     return MicroBatch(

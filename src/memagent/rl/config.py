@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from memagent.config import Budgets
 from memagent.errors import InputError
 
 
@@ -57,12 +59,33 @@ class RolloutConfig(_Section):
     top_p: float = Field(1.0, gt=0, le=1)
     dynamic_sampling: bool = Field(False, description="drop zero-variance groups and refill")
     max_refill_rounds: int = Field(0, ge=0, description="extra sampling rounds to refill a step")
-    chunk: int = Field(5000, ge=1, description="chunk budget in tokens")
-    memory: int = Field(1024, ge=1, description="memory budget (max new tokens per update)")
-    output: int = Field(1024, ge=1, description="final-answer budget")
-    query: int = Field(1024, ge=1)
-    window: int = Field(8192, ge=64)
+    budgets: Budgets = Field(
+        default_factory=lambda: Budgets(chunk=5000),
+        description="token budgets (memagent.config.Budgets; chunk 5000 unless given); a config "
+        "may also write them flat, rollout.chunk / memory / output / query / window",
+    )
     max_batch: int = Field(64, ge=1, description="requests per generate call (local backend)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_budgets(cls, data: Any) -> Any:
+        """Flat budget keys (`rollout: {chunk: 512}`) go into `budgets`, over the default chunk."""
+        if not isinstance(data, dict):
+            return data
+        names = {f.name for f in fields(Budgets)}
+        nested = data.get("budgets", {})
+        if isinstance(nested, Budgets):
+            nested = asdict(nested)
+        if not isinstance(nested, dict):
+            return data
+        unknown = sorted(set(nested) - names)
+        if unknown:
+            raise ValueError(
+                f"rollout.budgets: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(names))}"
+            )
+        flat = {k: v for k, v in data.items() if k in names}
+        rest = {k: v for k, v in data.items() if k not in names}
+        return {**rest, "budgets": Budgets(**{"chunk": 5000, **nested, **flat})}
 
     @model_validator(mode="after")
     def _check(self) -> RolloutConfig:
@@ -221,7 +244,10 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return []
         model = ann
-    return list(model.model_fields)
+    names = list(model.model_fields)
+    if model is RolloutConfig:  # budgets may be written flat
+        names += [f.name for f in fields(Budgets)]
+    return names
 
 
 def _explain(err: ValidationError, source: str) -> InputError:

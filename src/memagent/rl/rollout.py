@@ -21,7 +21,6 @@ from memagent.rl.config import RolloutConfig
 from memagent.rl.episode import Conversation, Episode
 from memagent.rl.rewards import RewardFn
 from memagent.rl.tasks import Question, QuestionSource
-from memagent.scheduler import run_jobs
 from memagent.types import SamplingParams
 
 
@@ -72,7 +71,7 @@ def run_group(
         for i, q in enumerate(questions)
         for g in range(group_size)
     ]  # fmt: skip
-    run_jobs(agent.llm, jobs, sampling)
+    agent.run(jobs, sampling=sampling)
     return jobs
 
 

@@ -1,7 +1,7 @@
 """A small task the embedded model can learn on a CPU: one needle in a short noise haystack.
 
-RULER's niah_single_1 shape (noise haystack, word key, 7-digit number value), sized in *chunks* of
-the policy's tokenizer so a document yields exactly the number of chunks asked for. Questions are a
+RULER's niah_single_1 (data/ruler.py's needle and question, data/haystack.py's noise; word key,
+7-digit number value) without RULER's intro line, sized in *chunks* of the policy's tokenizer so a document yields exactly the number of chunks asked for. Questions are a
 pure function of (seed, index, tokenizer, chunk budget): the same inputs give the same bytes, so a
 resumed run sees the same questions and the held-out set never overlaps training (other seed).
 """
@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from memagent.data.haystack import NOISE
+from memagent.data.ruler import needle_text, niah_ask
 from memagent.types import Tokenizer
 
-NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
-NEEDLE = "One of the special magic numbers for {key} is: {value}."
-QUESTION = "What is the special magic number for {key} mentioned in the provided text?"
-
+# Keys from short word lists of their own (not data/assets'): the stream's questions stay the ones
+# earlier runs trained and were evaluated on.
 _ADJECTIVES = (
     "quiet", "brave", "silver", "hollow", "ancient", "bitter", "crimson", "gentle", "frozen",
     "golden", "hidden", "lucky", "narrow", "purple", "rapid", "rusty", "sleepy", "tidy",
@@ -85,13 +85,13 @@ def needle_question(
     value = str(rng.randint(1_000_000, 9_999_999))
     # Fill to about (n - 0.5) chunks, so the chunker cuts exactly n pieces whatever the needle size.
     units = _noise_units(tokenizer, int((n_chunks - 0.5) * chunk))
-    needle = NEEDLE.format(key=key, value=value)
+    needle = needle_text("numbers", key, value)
     depth = rng.choice(_whole_needle_depths(tokenizer, units, needle, chunk))
     sentences = [NOISE] * units
     sentences.insert(depth, needle)
     return Question(
         id=f"needle-{seed}-{index}",
-        question=QUESTION.format(key=key),
+        question=niah_ask("numbers", [key])[0],
         document=" ".join(sentences),
         answers=[value],
         meta={"chunks": n_chunks, "depth": depth, "units": units},

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from memagent.agent import MemAgent
-from memagent.config import AgentConfig, Budgets
+from memagent.config import AgentConfig
 from memagent.rl import checkpoint
 from memagent.rl.config import TrainConfig
 from memagent.rl.episode import Episode
@@ -153,14 +153,12 @@ class Trainer:
         if cfg.loss.kl_coef > 0:  # the reference is always the starting model, even on resume
             ref = TransformersLLM.load(base, device=str(self.acc.device), dtype="float32").model
         self.learner = Learner(self.llm.model, cfg, self.acc, self.llm.pad_id, ref)
-        r = cfg.rollout
-        budgets = Budgets(
-            window=r.window, query=r.query, chunk=r.chunk, memory=r.memory, output=r.output
-        )
         from memagent.profile import PROFILES
 
         templates = PROFILES[cfg.profile].templates
-        self.agent = MemAgent(self.llm, AgentConfig(budgets=budgets, templates=templates))
+        self.agent = MemAgent(
+            self.llm, AgentConfig(budgets=cfg.rollout.budgets, templates=templates)
+        )
         self.stream = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk,
                                   rank=self.acc.process_index)  # fmt: skip
         self.held_out = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk).held_out(

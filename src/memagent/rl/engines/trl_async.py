@@ -228,7 +228,7 @@ def build_trainer(
 def vllm_agent(cfg: TrainConfig, model: str, vllm_url: str) -> Any:
     """The agent on the vLLM server: token ids + log-probs, budgets in the policy's tokens."""
     from memagent.agent import MemAgent
-    from memagent.config import AgentConfig, Budgets
+    from memagent.config import AgentConfig
     from memagent.llm.hf_tokenizer import HFTokenizer
     from memagent.llm.openai_compat import OpenAICompatLLM
 
@@ -238,8 +238,4 @@ def vllm_agent(cfg: TrainConfig, model: str, vllm_url: str) -> Any:
         extra_body={"return_token_ids": True},
     )  # fmt: skip
     llm.tokenizer = tokenizer  # type: ignore[attr-defined]
-    r = cfg.rollout
-    budgets = Budgets(
-        window=r.window, query=r.query, chunk=r.chunk, memory=r.memory, output=r.output
-    )
-    return MemAgent(llm, AgentConfig(budgets=budgets))
+    return MemAgent(llm, AgentConfig(budgets=cfg.rollout.budgets))

@@ -77,9 +77,8 @@ def _scripted(tokenizer: Tokenizer, tmp_path: Any, request: Any) -> Iterator[Bac
 def _transformers(tokenizer: Tokenizer, tmp_path: Any, request: Any) -> Iterator[Backend]:
     pytest.importorskip("torch")
     from memagent.llm.transformers_backend import TransformersLLM
-    from rl_helpers import tiny_model_dir
 
-    path = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    path = request.getfixturevalue("tiny_llama_dir")
     yield Backend(TransformersLLM.load(path, device="cpu", dtype="float32"), False, True)
 
 

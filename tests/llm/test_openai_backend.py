@@ -6,11 +6,10 @@ responses, so retries, backoff and error mapping are exercised through httpx's r
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,86 +23,10 @@ from memagent.llm.openai_compat import (
     parse_retry_after,
 )
 from memagent.types import ChatRequest, SamplingParams
+from scripted_server import Scripted, null_body, ok_body
 
 FAST = Backoff(base=0.01, cap=0.05)
 GREEDY = SamplingParams(temperature=0.0)
-
-
-def ok_body(text: str = "hello", **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "object": "chat.completion",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
-    }
-    body.update(extra)
-    return body
-
-
-class Scripted:
-    """A tiny OpenAI-shaped server: POSTs take the next scripted reply (the last one repeats)."""
-
-    def __init__(self, script: list[tuple[int, dict[str, str], Any]],
-                 models: list[str] | None = None, delay: float = 0.0) -> None:
-        self.script = list(script)
-        self.models = ["m"] if models is None else models
-        self.delay = delay
-        self.hits = 0
-        self.bodies: list[dict[str, Any]] = []
-        self.auth: list[str | None] = []  # the Authorization header of every request
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def _next(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-        with self._lock:
-            self.hits += 1
-            self.bodies.append(body)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-            def _send(self, code: int, headers: dict[str, str], payload: Any) -> None:
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                server.auth.append(self.headers.get("Authorization"))
-                data = [{"id": m, "object": "model"} for m in server.models]
-                self._send(200, {}, {"object": "list", "data": data})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.auth.append(self.headers.get("Authorization"))
-                code, headers, payload = server._next(body)
-                time.sleep(server.delay)
-                if payload == "echo":  # answer with the request's own last message
-                    payload = ok_body(body["messages"][-1]["content"])
-                with server._lock:
-                    server.in_flight -= 1
-                self._send(code, headers, payload)
-
-        return Handler
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -219,7 +142,6 @@ def test_a_hung_server_costs_at_most_max_wait(scripted: Any) -> None:
 
 
 def test_cancel_pending_stops_retries_in_progress(scripted: Any) -> None:
-    import threading
 
     srv = scripted([(500, {}, {"error": {"message": "boom"}})])
     llm = OpenAICompatLLM(srv.url, model="m", max_retries=50, backoff=Backoff(base=2.0, cap=2.0))
@@ -275,11 +197,13 @@ def test_concurrency_limit_order_and_per_request_seeds(scripted: Any) -> None:
     srv = scripted([(200, {}, "echo")], delay=0.15)
     llm = OpenAICompatLLM(srv.url, model="m", max_concurrency=2)
     texts = [f"q{i}" for i in range(6)]
-    out = llm.generate([ask(t) for t in texts], SamplingParams(temperature=0.7, top_p=0.9, seed=7))
+    sampling = SamplingParams(temperature=0.7, top_p=0.9, seed=7)
+    requests = [replace(ask(t), seed=sampling.request_seed(i, 0)) for i, t in enumerate(texts)]
+    out = llm.generate(requests, sampling)
     assert [c.text for c in out] == texts
     assert srv.max_in_flight == 2
     sent = sorted((b["messages"][0]["content"], b["seed"]) for b in srv.bodies)
-    assert sent == [(f"q{i}", 7 + i) for i in range(6)]
+    assert sent == [(f"q{i}", 7 + i * 100_003) for i in range(6)]  # each request's own seed
     assert all(b["temperature"] == 0.7 and b["top_p"] == 0.9 and b["max_tokens"] == 8
                and "logprobs" not in b for b in srv.bodies)
 
@@ -309,12 +233,6 @@ def test_unreachable_port_is_backend_unreachable_quickly() -> None:
         with pytest.raises(BackendUnreachable, match=f"127.0.0.1:{port}/v1/chat/completions"):
             llm.generate([ask()], GREEDY)
     assert time.monotonic() - started < 5
-
-
-def null_body(**message: Any) -> dict[str, Any]:
-    body = ok_body()
-    body["choices"][0]["message"] = {"role": "assistant", "content": None, **message}
-    return body
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from memagent.rl.rewards import boxed_reward, contains_reward
 from memagent.rl.rollout import collect, evaluate, rollout
 from memagent.rl.tasks import NeedleStream, Question
 from memagent.types import SamplingParams
-from rl_helpers import ScriptedPolicy, tiny_model_dir
+from rl_helpers import ScriptedPolicy
 
 BUDGETS = Budgets(
     window=1024, query=64, chunk=128, memory=160, output=24
@@ -131,11 +131,11 @@ def _tiny_config(model_dir: Path, out: Path, steps: int) -> dict:
     }
 
 
-def test_trainer_runs_checkpoints_and_resumes(tokenizer, tmp_path: Path) -> None:
+def test_trainer_runs_checkpoints_and_resumes(tiny_llama_dir: Path, tokenizer, tmp_path: Path) -> None:
     from memagent.llm.transformers_backend import TransformersLLM
     from memagent.rl.trainer import Trainer
 
-    model_dir = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    model_dir = tiny_llama_dir
     out = tmp_path / "run"
     first = Trainer(build_config(_tiny_config(model_dir, out, steps=1))).run(progress=False)
     assert first["steps"] == 1 and (out / "checkpoints" / "step-000001" / "state.json").is_file()
@@ -179,7 +179,7 @@ def test_paper_release_learner_uses_a_frozen_reference_for_kl() -> None:
     assert "dual_clip_fraction" in second and "clip_fraction" in second
 
 
-def test_rl_runs_on_the_episode_mix_from_an_sft_adapter_with_the_profile(tokenizer, tmp_path: Path, monkeypatch) -> None:
+def test_rl_runs_on_the_episode_mix_from_an_sft_adapter_with_the_profile(tiny_llama_dir: Path, tokenizer, tmp_path: Path, monkeypatch) -> None:
     """RL on top of SFT: the adapter is merged into the start model, rollouts use the embedded
     profile's prompts, questions come from the train split and the held-out set from the other."""
     from peft import LoraConfig, get_peft_model
@@ -188,7 +188,7 @@ def test_rl_runs_on_the_episode_mix_from_an_sft_adapter_with_the_profile(tokeniz
     from memagent.rl.trainer import Trainer
 
     monkeypatch.setenv("MEMAGENT_CACHE", str(tmp_path / "cache"))
-    model_dir = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    model_dir = tiny_llama_dir
     adapter = tmp_path / "adapter"
     get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir)),
                    LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(str(adapter))
@@ -203,7 +203,7 @@ def test_rl_runs_on_the_episode_mix_from_an_sft_adapter_with_the_profile(tokeniz
     assert summary["steps"] == 1
 
 
-def test_rl_can_train_the_adapter_itself_and_resume(tokenizer, tmp_path: Path, monkeypatch) -> None:
+def test_rl_can_train_the_adapter_itself_and_resume(tiny_llama_dir: Path, tokenizer, tmp_path: Path, monkeypatch) -> None:
     """train_adapter: RL updates the LoRA only (base weights untouched), checkpoints hold the
     adapter, a rerun resumes from it, and final/ is a float16 adapter with its recipe."""
     import torch
@@ -214,7 +214,7 @@ def test_rl_can_train_the_adapter_itself_and_resume(tokenizer, tmp_path: Path, m
     from memagent.rl.trainer import Trainer
 
     monkeypatch.setenv("MEMAGENT_CACHE", str(tmp_path / "cache"))
-    model_dir = tiny_model_dir(tokenizer, tmp_path / "tiny")
+    model_dir = tiny_llama_dir
     adapter = tmp_path / "adapter"
     torch.manual_seed(0)
     get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir)),

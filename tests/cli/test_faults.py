@@ -77,7 +77,7 @@ class Bench:
 
 
 def paths(trace: Path, n: int) -> list[Path]:
-    from memagent.cli.progress import trace_paths
+    from memagent.agent import trace_paths
 
     return trace_paths(trace, n)
 

@@ -85,3 +85,22 @@ def test_errors_name_file_key_and_what_is_allowed(
 
 def test_defaults_validate() -> None:
     assert TrainConfig().loss.aggregation == "token"
+
+
+def test_rollout_budgets_are_budgets_flat_or_nested() -> None:
+    from memagent.config import Budgets
+
+    flat = build_config({"rollout": {"chunk": 512, "memory": 192, "window": 2048}})
+    nested = build_config({"rollout": {"budgets": {"chunk": 512, "memory": 192, "window": 2048}}})
+    assert flat.rollout.budgets == nested.rollout.budgets == Budgets(
+        window=2048, chunk=512, memory=192
+    )
+    assert TrainConfig().rollout.budgets == Budgets(chunk=5000)  # the rollout default chunk
+    again = build_config(flat.model_dump(mode="json"))  # `train --steps N` rebuilds from a dump
+    assert again.rollout.budgets == flat.rollout.budgets
+    with pytest.raises(InputError, match="unknown key 'junk'"):
+        build_config({"rollout": {"budgets": {"junk": 1}}})
+    with pytest.raises(InputError, match="budget 'window' must be >= 1"):
+        build_config({"rollout": {"window": 0}})
+    with pytest.raises(InputError, match=r"did you mean 'chunk'.*allowed here:.*window"):
+        build_config({"rollout": {"chnk": 3}})

@@ -61,14 +61,14 @@ def test_empty_directory_and_binary_file(tmp_path, capsys):
     assert code == 3 and "no text files" in err
 
 
-# ---- against a real HTTP server on 127.0.0.1 (scripted replies, tests/test_openai_backend.py) ----
+# ---- against a real HTTP server on 127.0.0.1 (scripted replies, tests/scripted_server.py) ----
 KEY = "sk-test-7f3a9c1e5b"
 CODE = "The secret code is 4821937. "
 
 
 @pytest.fixture
 def server(monkeypatch):
-    from test_openai_backend import Scripted
+    from scripted_server import Scripted
 
     for var in ("MEMAGENT_API_KEY", "OPENAI_API_KEY", "MEMAGENT_BASE_URL", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
@@ -84,7 +84,7 @@ def server(monkeypatch):
 
 
 def boxed(text="The code is \\boxed{4821937}."):
-    from test_openai_backend import ok_body
+    from scripted_server import ok_body
 
     return ok_body(text)
 
@@ -172,7 +172,7 @@ def test_a_null_completion_is_a_backend_error_not_an_empty_memory(
     tmp_path, capsys, server, embedded_model_dir
 ):
     from memagent.trace import read_trace
-    from test_openai_backend import null_body
+    from scripted_server import null_body
 
     srv = server(null_body())
     doc, trace = tmp_path / "d.txt", tmp_path / "t.jsonl"

@@ -1,13 +1,14 @@
 """vLLM offline backend: the missing-extra error and the pure conversion helpers (no GPU needed).
 
 The helpers are fed plain objects shaped like vLLM's `RequestOutput`/`CompletionOutput`/`Logprob`;
-running the real engine needs a GPU and is left to `gpu`-marked tests.
+the real engine is not run here (it needs a GPU and vLLM installed).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -48,10 +49,10 @@ def test_missing_vllm_hint_even_where_installed(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_sampling_kwargs() -> None:
-    plain = sampling_kwargs(ask(7), SamplingParams(temperature=0.0), 0)
+    plain = sampling_kwargs(ask(7), SamplingParams(temperature=0.0))
     assert plain == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "n": 1}
     rl_sampling = SamplingParams(temperature=1.0, top_p=0.9, seed=5)
-    rl = sampling_kwargs(ask(9, logprobs=True), rl_sampling, 3)
+    rl = sampling_kwargs(replace(ask(9, logprobs=True), seed=8), rl_sampling)  # the request's
     assert rl == {"temperature": 1.0, "top_p": 0.9, "max_tokens": 9, "n": 1, "seed": 8,
                   "logprobs": 0}
 

@@ -19,6 +19,7 @@ from memagent.errors import BackendError
 from memagent.eval.harness import EvalPlan, Harness, load_records
 from memagent.eval.methods import GAP, RagMethod, middle_truncate
 from memagent.eval.report import write_report
+from memagent.eval.run_file import RunInfo
 from memagent.types import ChatRequest, Completion, SamplingParams
 from scripted import ScriptedLLM
 
@@ -139,7 +140,7 @@ def test_empty_reply_scores_zero(tokenizer, tmp_path: Path) -> None:
 def test_report_files(tokenizer, tmp_path: Path) -> None:
     Harness(plan(n=1, lengths=(1024, 2048)), ContextScripted(tokenizer), CONFIG, tokenizer,
             tmp_path).run()
-    report = write_report(tmp_path, {"model": "scripted", "budgets": {"chunk": 500}})
+    report = write_report(tmp_path, RunInfo(model="scripted", budgets={"chunk": 500}))
     text = report.read_text()
     assert "| niah_single_1 | memagent | 100.0 (1) | 100.0 (1) |" in text
     assert "Tokens processed" in text and "Wall seconds" in text
@@ -221,5 +222,5 @@ def test_tiny_real_model_eval(embedded_llm, tmp_path: Path) -> None:
     # a 512-token noise haystack holds one needle; the small model reads it back for full context
     full = [r for r in recs if r["method"] == "full"]
     assert sum(r["score"] for r in full) >= 1, [r["reply"] for r in full]
-    write_report(tmp_path, {"model": embedded_llm.name})
+    write_report(tmp_path, RunInfo(model=embedded_llm.name))
     assert (tmp_path / "accuracy.png").is_file()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-WORKER = Path(__file__).with_name("rl_ddp_worker.py")
+WORKER = Path(__file__).parents[1] / "rl_ddp_worker.py"
 
 
 def _free_port() -> int:

@@ -11,13 +11,12 @@ import pytest
 
 from memagent.errors import InputError, ModelNotFound
 from memagent.rl.config import build_config
-from rl_helpers import tiny_model_dir
 
 
 @pytest.fixture
-def tiny(tokenizer, tmp_path, monkeypatch) -> Path:
+def tiny(tiny_llama_dir, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("MEMAGENT_CACHE", str(tmp_path / "cache"))
-    return tiny_model_dir(tokenizer, tmp_path / "tiny")
+    return tiny_llama_dir
 
 
 def _cfg(model: Path, out: Path, steps: int, adapter: Path | None = None, **sft) -> object:
