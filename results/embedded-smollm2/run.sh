@@ -78,9 +78,13 @@ fi
 if run v3-episodes; then
   memagent eval "${V3[@]}" --tasks episodes_heldout --lengths 4k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v3-episodes
 fi
-if run rest; then  # not yet run: the full grid and the 1M sample, for the shipped adapter
-  memagent eval --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/shipped-long
-  memagent eval --tasks $RULER --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/shipped-long
-  memagent eval --tasks niah_single_1 --lengths 1m -n 1 --batch 1 "${COMMON[@]}" --methods memagent --out $OUT/shipped-1m
+# The grid for v3, the shipped adapter from here on (--adapter names the same file).
+if run v3-long-a; then
+  memagent eval "${V3[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 "${COMMON[@]}" --methods memagent --out $OUT/v3-1m
+  memagent eval "${V3[@]}" --tasks niah_single_2,niah_single_3,niah_single_1 --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/v3-long
+fi
+if run v3-long-b; then
+  memagent eval "${V3[@]}" --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v3-32k
+  memagent eval "${V3[@]}" --tasks niah_multikey_1,vt --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/v3-long-b
 fi
 python $OUT/summarize.py
