@@ -78,8 +78,10 @@ def ask_command(
     chunk: ChunkOpt = None,
     memory: MemoryOpt = None,
     output: OutputOpt = None,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
-    top_p: Annotated[float, typer.Option()] = 1.0,
+    temperature: Annotated[
+        float | None, typer.Option(help="0 = greedy (default: profile; paper: 0.7).")
+    ] = None,
+    top_p: Annotated[float | None, typer.Option(help="(default: profile; paper: 0.95)")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     prompts: Annotated[
         Path | None, typer.Option(help="TOML file with memory_update / final_answer templates.")
@@ -136,7 +138,6 @@ def ask_command(
     from memagent.prompts import PromptTemplates
     from memagent.sources import DocumentSource
     from memagent.trace import check_trace_file
-    from memagent.types import SamplingParams
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     questions = list(question)
@@ -164,7 +165,7 @@ def ask_command(
     budgets = prof.budgets(window, query, chunk, memory, output)
     config = AgentConfig(
         budgets=budgets,
-        sampling=SamplingParams(temperature=temperature, top_p=top_p, seed=seed),
+        sampling=prof.sampling_with(temperature, top_p, seed),
         templates=PromptTemplates.from_file(prompts) if prompts else prof.templates,
     )
     options = BackendOptions(

@@ -166,7 +166,7 @@ def eval_command(
             raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
     prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
     budgets = prof.budgets(window, query, chunk, memory, output)
-    config = AgentConfig(budgets=budgets, templates=prof.templates)
+    config = AgentConfig(budgets=budgets, sampling=prof.sampling, templates=prof.templates)
     weights_dtype = pick_dtype(dtype, prof)
     t0 = time.perf_counter()
     with err.status("loading model ..."):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memagent.errors import InputError
-from memagent.profile import EMBEDDED, PAPER, PROFILES, Profile
+from memagent.profile import DEFAULT, EMBEDDED, PROFILES, Profile
 
 AdapterOpt = Annotated[
     str | None,
@@ -23,8 +23,10 @@ BaseOpt = Annotated[
 ProfileOpt = Annotated[
     str,
     typer.Option(
-        help="Budgets and prompts a model was trained at: auto (smollm2-memagent for the embedded "
-        "model, paper otherwise), paper, smollm2-memagent. Explicit budget flags override it.",
+        help="Budgets, prompts and sampling a model was trained at: auto (smollm2-memagent for the "
+        "embedded model, default otherwise), default, paper (the release bit for bit: its window, "
+        "prompts, answer rule and sampling; docs/paper-differences.md), smollm2-memagent. Explicit "
+        "budget and sampling flags override it.",
     ),
 ]
 DtypeOpt = Annotated[
@@ -75,7 +77,7 @@ def pick_profile(
     name: str, model: str | None, adapter: str | None, base: bool, server: bool = False
 ) -> Profile:
     """auto: the embedded profile for the embedded model (trained, or --base beside it) when this
-    build ships the trained adapter; the paper's for every other model and for servers."""
+    build ships the trained adapter; memagent's default for every other model and for servers."""
     if name != "auto":
         if name not in PROFILES:
             raise InputError(f"unknown profile {name!r}; use auto, {', '.join(PROFILES)}")
@@ -84,7 +86,7 @@ def pick_profile(
 
     if not server and model is None and adapter is None and embedded_adapter_dir() is not None:
         return EMBEDDED
-    return PAPER
+    return DEFAULT
 
 
 def pick_dtype(explicit: str | None, profile: Profile, device: str | None = None) -> str | None:
