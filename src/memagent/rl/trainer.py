@@ -159,7 +159,7 @@ class Trainer:
         )
         from memagent.profile import PROFILES
 
-        templates = PROFILES[cfg.profile].templates
+        templates = PROFILES[cfg.profile].rollout_templates
         self.agent = MemAgent(self.llm, AgentConfig(budgets=budgets, templates=templates))
         self.stream = make_source(cfg, self.llm.tokenizer, self.agent.budgets.chunk,
                                   rank=self.acc.process_index)  # fmt: skip
