@@ -58,7 +58,7 @@ def test_turn_order_and_contiguous_slices() -> None:
     assert order == [(0, 3), (1, 3), (2, 3), (0, 13), (2, 13), (2, 23), (0, 99), (1, 99), (2, 99)]
     assert [len(s) for s in contiguous_slices(list(range(10)), 4)] == [3, 3, 2, 2]
     slices = minibatch_conversations(eps, 4, "turn")
-    assert [[(i, c.completion_ids[0]) for i, c in s] for s in slices][0] == [(0, 3), (1, 3), (2, 3)]
+    assert [(i, c.completion_ids[0]) for i, c in slices[0]] == [(0, 3), (1, 3), (2, 3)]
     assert sum(len(s) for s in slices) == 9 and len(slices) == 4
     by_episode = minibatch_conversations(eps, 2, "episode")
     assert [{i for i, _ in s} for s in by_episode] == [{0, 1}, {2}]

@@ -21,7 +21,6 @@ from torch import Tensor
 from memagent.rl.episode import Conversation, Episode
 from memagent.rl.losses import loss_weights, overlong_mask
 
-
 T = TypeVar("T")
 
 
