@@ -39,7 +39,6 @@ class NoWeightSync:
     def destroy(self) -> None: ...
 
 
-@pytest.mark.slow
 def test_trl_async_grpo_trains_on_memagent_rollouts(tokenizer, tmp_path: Path, monkeypatch) -> None:
     import torch
     import trl.experimental.async_grpo.async_grpo_trainer as trl_trainer
