@@ -14,16 +14,17 @@ def _text_of(tokenizer, tokens: int, word: str = "why") -> str:
     return text
 
 
-def test_paper_defaults_fit_the_8k_window(tokenizer):
+def test_paper_defaults_fit_the_release_window(tokenizer):
     """The worst case the paper's budgets allow, built as real prompts and counted by the real
     tokenizer (not by resolve()'s own arithmetic): the longest question, a memory at its budget
-    and a full chunk, plus the longest generation, fit the 8K window; so does the final step."""
+    and a full 5000-token chunk, plus the longest generation, fit the release's 8192 + 1024
+    window; so does the final step."""
     from memagent.chunking import iter_chunks
 
     templates = PromptTemplates()
     b = Budgets().resolve(tokenizer, templates)
-    assert (b.window, b.query, b.memory, b.output) == (8192, 1024, 1024, 1024)
-    assert 0 < b.chunk <= PAPER_CHUNK
+    assert (b.window, b.query, b.memory, b.output) == (9216, 1024, 1024, 1024)
+    assert b.chunk == PAPER_CHUNK
     question, memory = _text_of(tokenizer, b.query), _text_of(tokenizer, b.memory, "note")
     doc = "The magic number is 1234567. Some text { with } braces.\n" * (b.chunk // 4)
     chunk = next(iter_chunks([doc], tokenizer, b.chunk))

@@ -5,7 +5,7 @@ import pytest
 from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import BudgetError, InputError
-from memagent.profile import EMBEDDED, PAPER
+from memagent.profile import DEFAULT, EMBEDDED, PAPER, PROFILES
 from memagent.types import Completion
 from scripted import ScriptedLLM
 
@@ -13,13 +13,24 @@ from scripted import ScriptedLLM
 def test_explicit_budgets_override_the_profile():
     b = EMBEDDED.budgets(chunk=256)
     assert (b.window, b.query, b.chunk, b.memory, b.output) == (2048, 256, 256, 192, 128)
-    assert PAPER.budgets().chunk is None and PAPER.budgets(memory=64).memory == 64
+    assert PAPER.budgets().chunk == 5000 and PAPER.budgets(memory=64).memory == 64
     assert "chunk 256" in EMBEDDED.describe(b)
 
 
-def test_embedded_profile_fits_its_window(tokenizer):
-    resolved = EMBEDDED.budgets().resolve(tokenizer, EMBEDDED.templates)
-    assert resolved.chunk == EMBEDDED.chunk
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profiles_defaults_fit_its_window(tokenizer, name):
+    """A profile's budgets fit its own window as they are: nothing shrinks, nothing is refused,
+    with the prompts it asks with and the prompts its RL rollouts use."""
+    prof = PROFILES[name]
+    for templates in (prof.templates, prof.rollout_templates):
+        resolved = prof.budgets().resolve(tokenizer, templates)
+        assert resolved.chunk == prof.chunk
+
+
+def test_budgets_defaults_fit_with_the_paper_chunk(tokenizer):
+    from memagent.prompts import PromptTemplates
+
+    assert Budgets().resolve(tokenizer, PromptTemplates()).chunk == 5000
 
 
 def test_problem_shown_twice_is_budgeted_twice(tokenizer):
@@ -81,12 +92,12 @@ def test_pick_profile():
     from memagent.llm.registry import embedded_adapter_dir
 
     shipped = embedded_adapter_dir() is not None
-    assert pick_profile("auto", None, None, False) is (EMBEDDED if shipped else PAPER)
-    assert pick_profile("auto", None, None, True) is (EMBEDDED if shipped else PAPER)
-    assert pick_profile("auto", "/some/model", None, False) is PAPER
-    assert pick_profile("auto", None, None, False, server=True) is PAPER
+    assert pick_profile("auto", None, None, False) is (EMBEDDED if shipped else DEFAULT)
+    assert pick_profile("auto", None, None, True) is (EMBEDDED if shipped else DEFAULT)
+    assert pick_profile("auto", "/some/model", None, False) is DEFAULT
+    assert pick_profile("auto", None, None, False, server=True) is DEFAULT
     assert pick_profile("paper", None, None, False) is PAPER
-    with pytest.raises(InputError, match="unknown profile"):
+    with pytest.raises(InputError, match="unknown profile 'fast'; use auto, default, paper"):
         pick_profile("fast", None, None, False)
 
 

@@ -3,6 +3,8 @@
 The paper's rule is the last brace-matched `\\boxed{...}`. Small models often forget it, so we fall
 back, in order, to "the answer is ...", then the last non-empty line, and report which rule fired:
 a score computed on a fallback answer is honest about how it was obtained.
+`extract_release_answer` is the release's evaluation rule instead (taskutils/memory_eval): the
+text after the last "the answer is", with no fallback.
 """
 
 from __future__ import annotations
@@ -70,3 +72,23 @@ def extract_answer(text: str) -> Extraction:
     if lines:
         return Extraction(lines[-1], AnswerRule.LAST_LINE, text)
     return Extraction(None, AnswerRule.NONE, text)
+
+
+def extract_release_answer(text: str) -> Extraction:
+    """The release's evaluation rule (utils.extract_solution + utils.extract_answer).
+
+    The reply is stripped, cut after the last `</think>` if it has one, stripped of `*`; the answer
+    is what follows the last (case-sensitive) "the answer is", stripped of spaces and of leading or
+    trailing periods. No "the answer is", or nothing after it: no answer (scored wrong).
+    """
+    reply = text.strip()
+    if "</think>" in reply:
+        reply = reply.split("</think>")[-1].strip() or reply
+    reply = reply.replace("*", "")
+    if "the answer is" not in reply:
+        return Extraction(None, AnswerRule.NONE, text)
+    answer = reply.rsplit("the answer is", 1)[-1].strip()
+    for token in ("<\uff5cAssistant\uff5c>", "<\uff5cend\u2581of\u2581sentence\uff5c>"):
+        answer = answer.replace(token, "")
+    answer = answer.strip().strip(".").strip()
+    return Extraction(answer or None, AnswerRule.ANSWER_IS if answer else AnswerRule.NONE, text)

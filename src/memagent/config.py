@@ -1,6 +1,8 @@
 """Token budgets and agent settings.
 
-The paper's 8K window: query <= 1024, chunk <= 5000, memory <= 1024, final output <= 1024 tokens.
+The paper's budgets: query <= 1024, chunk <= 5000, memory <= 1024, final output <= 1024 tokens, in
+the release's window of 8192 + 1024 = 9216 tokens (its vLLM max length; in 8192 the chunk would
+shrink to what fits).
 `Budgets.resolve` measures the prompt templates' own overhead with the real tokenizer and checks
 the worst case (longest question, fullest memory, full chunk, full generation) fits the window.
 """
@@ -21,7 +23,7 @@ SEAM_MARGIN = 8
 class Budgets:
     """Token budgets. chunk=None: the paper's 5000, shrunk if needed so the worst case fits."""
 
-    window: int = 8192
+    window: int = 9216  # the release's 8192 + 1024 (its vLLM max length): chunk 5000 fits
     query: int = 1024
     chunk: int | None = None
     memory: int = 1024

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from memagent.answer import AnswerRule, Extraction, extract_answer
+from memagent.answer import AnswerRule, Extraction
 from memagent.chunking import Chunk
 from memagent.config import ResolvedBudgets
 from memagent.cost import CostReport, cost_report
@@ -278,7 +278,7 @@ class Job:
         if self.phase is Phase.READING:
             step = self._update_memory(completion)
         else:
-            self.extraction = extract_answer(completion.text)
+            self.extraction = self.templates.extract(completion.text)
             step = Step(
                 len(self.steps),
                 "final",

@@ -1,17 +1,33 @@
-"""Profiles: the budgets and prompts a model was trained at, so they become its defaults.
+"""Profiles: the budgets, prompts and sampling a model was trained or evaluated at, as defaults.
 
-The paper's profile is the release's 8K window (1024/5000/1024/1024) with its prompts. The embedded
-SmolLM2-135M memory agent was trained on short chunks with a copy-the-sentence memory and a short
-keep reply (data/episodes.py); run with anything else, it is an untrained policy again. A profile
-only supplies defaults: explicit --chunk/--memory/... still win.
+- `paper`: the release bit for bit. Budgets query 1024 / chunk 5000 / memory 1024 / output 1024 in
+  the release's vLLM window, 8192 + 1024 = 9216 tokens; the release's prompts whitespace included
+  (`<problem> `); its evaluation client's final prompt ("Therefore, the answer is ...") read with
+  its rule (the text after "the answer is", no fallback) and its evaluation sampling (temperature
+  0.7, top_p 0.95). RL rollouts use the release's training prompts (boxed final answer):
+  `rollout_templates`.
+- `default`: what memagent runs for any other model: the same budgets and window, memagent's
+  templates (no space after `<problem>`, answer in \\boxed{} with reported fallbacks), greedy.
+- `smollm2-memagent`: the embedded SmolLM2-135M memory agent, trained on short chunks with a
+  copy-the-sentence memory and a short keep reply (data/episodes.py); run with anything else, it is
+  an untrained policy again.
+A profile only supplies defaults: explicit --chunk/--memory/--temperature/... still win.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from memagent.config import Budgets
-from memagent.prompts import PromptTemplates
+from memagent.prompts import (
+    RELEASE_FINAL_ANSWER_IS,
+    RELEASE_FINAL_BOXED,
+    RELEASE_MEMORY_UPDATE,
+    PromptTemplates,
+)
+from memagent.types import SamplingParams
+
+RELEASE_WINDOW = 8192 + 1024  # run_memory_7B.sh: vLLM max length = MAXLEN + MAX_NEW_TOKEN
 
 EMBEDDED_MEMORY_UPDATE = """You read a long text one section at a time and keep a memory of the sentences that help answer a problem.
 
@@ -58,6 +74,24 @@ class Profile:
     # The dtype the model was trained in, used where the hardware runs it natively (None: backend's
     # default). The embedded agent was trained under bfloat16 autocast.
     dtype: str | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)  # evaluation / ask sampling
+    # Prompts of RL rollouts where they differ from `templates` (the release trains with a boxed
+    # final answer and evaluates with "the answer is"); None: `templates`.
+    train_templates: PromptTemplates | None = None
+
+    @property
+    def rollout_templates(self) -> PromptTemplates:
+        return self.train_templates if self.train_templates is not None else self.templates
+
+    def sampling_with(
+        self, temperature: float | None = None, top_p: float | None = None, seed: int | None = None
+    ) -> SamplingParams:
+        """The profile's sampling with the caller's explicit values taking precedence."""
+        return SamplingParams(
+            temperature=temperature if temperature is not None else self.sampling.temperature,
+            top_p=top_p if top_p is not None else self.sampling.top_p,
+            seed=seed if seed is not None else self.sampling.seed,
+        )
 
     def budgets(
         self,
@@ -84,7 +118,24 @@ class Profile:
         )
 
 
-PAPER = Profile("paper", 8192, 1024, None, 1024, 1024, PromptTemplates())
+PAPER = Profile(
+    "paper",
+    window=RELEASE_WINDOW,
+    query=1024,
+    chunk=5000,
+    memory=1024,
+    output=1024,
+    templates=PromptTemplates(
+        memory_update=RELEASE_MEMORY_UPDATE,
+        final_answer=RELEASE_FINAL_ANSWER_IS,
+        answer_style="answer_is",
+    ),
+    sampling=SamplingParams(temperature=0.7, top_p=0.95),  # taskutils/memory_eval/run.py
+    train_templates=PromptTemplates(
+        memory_update=RELEASE_MEMORY_UPDATE, final_answer=RELEASE_FINAL_BOXED
+    ),
+)
+DEFAULT = Profile("default", RELEASE_WINDOW, 1024, 5000, 1024, 1024, PromptTemplates())
 EMBEDDED = Profile(
     "smollm2-memagent",
     window=2048,
@@ -100,4 +151,4 @@ EMBEDDED = Profile(
     ),
     dtype="bfloat16",
 )
-PROFILES = {p.name: p for p in (PAPER, EMBEDDED)}
+PROFILES = {p.name: p for p in (DEFAULT, PAPER, EMBEDDED)}

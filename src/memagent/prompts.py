@@ -2,6 +2,9 @@
 
 Defaults restate the paper's released templates: a memory-update prompt (problem, previous memory,
 section -> "Updated memory:") and a final-answer prompt (problem, memory -> answer in \\boxed{}).
+The release writes `<problem> ` with a space before the newline; the defaults do not, the
+RELEASE_* templates do (profile `paper`). The release's evaluation client asks the final answer as
+"Therefore, the answer is ..." (RELEASE_FINAL_ANSWER_IS, read with answer_style "answer_is").
 Users replace them from a TOML file with `memory_update` and `final_answer` keys.
 """
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from memagent.answer import Extraction, extract_answer, extract_release_answer
 from memagent.errors import InputError
 from memagent.types import Message
 
@@ -46,6 +50,20 @@ FINAL_ANSWER = """You are presented with a problem and a previous memory. Please
 
 Your answer:
 """
+
+# The release's text, whitespace included (recurrent/impls/memory.py TEMPLATE / TEMPLATE_FINAL_BOXED,
+# taskutils/memory_eval/utils/recurrent.py TEMPLATE_FINAL): "<problem> " carries a trailing space.
+RELEASE_MEMORY_UPDATE = MEMORY_UPDATE.replace("<problem>\n", "<problem> \n")
+RELEASE_FINAL_BOXED = FINAL_ANSWER.replace("<problem>\n", "<problem> \n")
+RELEASE_FINAL_ANSWER_IS = FINAL_ANSWER.replace("<problem>\n", "<problem> \n").replace(
+    "and put the answer in \\boxed{{}}.",
+    'and format your response as follows "Therefore, the answer is (insert answer here)".',
+)
+
+# How the final reply becomes an answer: "boxed" (answer.extract_answer: the last \\boxed{}, then
+# reported fallbacks) or "answer_is" (the release's evaluation: what follows the last "the answer
+# is", no fallback).
+ANSWER_STYLES = ("boxed", "answer_is")
 
 # Fields each template must contain, so a user file that forgets one fails at load, not mid-run.
 _REQUIRED = {
@@ -96,8 +114,13 @@ class PromptTemplates:
     # A short reply meaning "nothing new in this section": the loop keeps the previous memory, so a
     # trained policy spends a few tokens, not a full rewrite, on chunks without news. None: off.
     keep_reply: str | None = None
+    answer_style: str = "boxed"  # one of ANSWER_STYLES
 
     def __post_init__(self) -> None:
+        if self.answer_style not in ANSWER_STYLES:
+            raise InputError(
+                f"answer_style must be one of {', '.join(ANSWER_STYLES)}, not {self.answer_style!r}"
+            )
         for name in ("memory_update", "final_answer", "empty_memory", "system", "keep_reply"):
             value = getattr(self, name)
             optional = name in ("system", "keep_reply")
@@ -155,6 +178,12 @@ class PromptTemplates:
     def problem_repeats(self) -> int:
         """How often the memory-update prompt shows the problem (the query budget counts each)."""
         return max(1, self.memory_update.count("{problem}"))
+
+    def extract(self, reply: str) -> Extraction:
+        """The answer in a final reply, by this template's answer style."""
+        if self.answer_style == "answer_is":
+            return extract_release_answer(reply)
+        return extract_answer(reply)
 
     def is_keep(self, reply: str) -> bool:
         return self.keep_reply is not None and reply.strip() == self.keep_reply

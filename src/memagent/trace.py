@@ -55,6 +55,8 @@ def run_identity(
     digest = hashlib.sha256(
         "\x00".join(
             [templates.memory_update, templates.final_answer, templates.system or ""]
+            # the answer style joins the digest only when not the default: older traces resume
+            + ([templates.answer_style] if templates.answer_style != "boxed" else [])
         ).encode()
     ).hexdigest()[:16]
     return {

@@ -234,7 +234,8 @@ def test_budgets_that_cannot_fit_are_exit_3(tmp_path):
     doc = tmp_path / "d.txt"
     doc.write_text("The sky is blue. " * 20)
     proc = run_cli(["ask", doc, "-q", "Colour?", "--window", "2000", "--profile", "paper"])
-    assert proc.returncode == 3 and "no room for a chunk" in proc.stderr
+    # the paper profile asks for chunk 5000 explicitly: the error names --chunk and --window
+    assert proc.returncode == 3 and "do not fit the 2000-token window" in proc.stderr
     proc = run_cli(["ask", doc, "-q", "Colour?", "--profile", "fast"])
     assert proc.returncode == 3 and "unknown profile 'fast'" in proc.stderr
     proc = run_cli(["ask", doc, "-q", "Colour?", "--adapter", doc.parent / "no-adapter"])

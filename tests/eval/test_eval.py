@@ -224,3 +224,30 @@ def test_tiny_real_model_eval(embedded_llm, tmp_path: Path) -> None:
     assert sum(r["score"] for r in full) >= 1, [r["reply"] for r in full]
     write_report(tmp_path, RunInfo(model=embedded_llm.name))
     assert (tmp_path / "accuracy.png").is_file()
+
+
+def test_release_convention_drops_empty_and_failed_replies(tmp_path: Path) -> None:
+    """Empty or failed replies: wrong by default; dropped from the denominator under the release's
+    convention (accuracy_drop_empty), and the report shows both tables where they differ."""
+    from memagent.eval.harness import summarize
+
+    def rec(i: int, score: float, reply: str | None, error: str | None = None) -> dict:
+        return {"task": "hotpotqa", "length": 100, "method": "memagent", "id": f"s{i}",
+                "score": score, "rule": "answer_is" if score else "none", "reply": reply,
+                "error": error, "prompt_tokens": 1, "completion_tokens": 1, "seconds": 0.1}
+
+    recs = [rec(0, 1.0, "the answer is x"), rec(1, 0.0, "no idea"), rec(2, 0.0, ""),
+            rec(3, 0.0, None, error="server down")]
+    (row,) = summarize(recs)
+    assert (row["n"], row["errors"], row["dropped"]) == (4, 1, 2)
+    assert row["accuracy"] == 25.0 and row["accuracy_drop_empty"] == 50.0
+    with (tmp_path / "samples.jsonl").open("w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    text = write_report(tmp_path, {"model": "m"}).read_text()
+    assert "| hotpotqa | memagent | 25.0 (4) |" in text
+    assert "empty or failed replies dropped" in text and "| hotpotqa | memagent | 50.0 (2) |" in text
+    assert "accuracy_drop_empty" in (tmp_path / "summary.csv").read_text().splitlines()[0]
+    # nothing dropped: one table only
+    with (tmp_path / "samples.jsonl").open("w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs[:2])
+    assert "dropped" not in write_report(tmp_path, {"model": "m"}).read_text().split("## Answers")[0]

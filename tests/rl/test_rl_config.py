@@ -66,7 +66,7 @@ def test_toml_is_accepted(tmp_path: Path) -> None:
         ("loss:\n  dual_clip: 0.5\n", ["c.yaml", "dual_clip must be > 1"]),
         ("rollout:\n  group_size: 1\n", ["rollout.group_size", "greater than or equal to 2"]),
         ("loss:\n  aggregation: sample\n", ["loss.aggregation", "'token' or 'episode'"]),
-        ("preset: grpo\n", ["key 'preset'", "paper-release, dapo"]),
+        ("preset: grpo\n", ["key 'preset'", "paper-release, paper-release-14b, dapo"]),
         ("rollout:\n  max_refill_rounds: 2\n", ["set dynamic_sampling: true"]),
         ("- a\n- b\n", ["top level must be a mapping"]),
         ("loss: [\n", ["not valid YAML"]),

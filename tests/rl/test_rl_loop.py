@@ -169,7 +169,9 @@ def test_paper_release_learner_uses_a_frozen_reference_for_kl() -> None:
     torch.manual_seed(0)
     policy = tiny_llama()
     ref = copy.deepcopy(policy)
-    cfg = build_config({"preset": "paper-release", "optim": {"lr": 1e-2, "warmup_steps": 0}})
+    cfg = build_config(  # one optimizer step per train(): the first sees policy == reference
+        {"preset": "paper-release", "optim": {"lr": 1e-2, "warmup_steps": 0, "mini_batches": 1}}
+    )
     learner = Learner(policy, cfg, Accelerator(cpu=True), pad_id=0, ref_model=ref)
     first = learner.train(episodes())
     second = learner.train(episodes())

@@ -73,8 +73,8 @@ def ask_command(
     chunk: ChunkOpt = None,
     memory: MemoryOpt = None,
     output: OutputOpt = None,
-    temperature: TemperatureOpt = 0.0,
-    top_p: TopPOpt = 1.0,
+    temperature: TemperatureOpt = None,
+    top_p: TopPOpt = None,
     seed: SeedOpt = None,
     prompts: PromptsOpt = None,
     trace: Annotated[

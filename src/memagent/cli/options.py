@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from memagent.errors import InputError
-from memagent.profile import EMBEDDED, PAPER, PROFILES, Profile
+from memagent.profile import DEFAULT, EMBEDDED, PROFILES, Profile
 
 if TYPE_CHECKING:
     from memagent.config import AgentConfig, Budgets
@@ -50,8 +50,10 @@ BaseOpt = Annotated[
 ProfileOpt = Annotated[
     str,
     typer.Option(
-        help="Budgets and prompts a model was trained at: auto (smollm2-memagent for the embedded "
-        "model, paper otherwise), paper, smollm2-memagent. Explicit budget flags override it.",
+        help="Budgets, prompts and sampling a model was trained at: auto (smollm2-memagent for the "
+        "embedded model, default otherwise), default, paper (the release bit for bit: its window, "
+        "prompts, answer rule and sampling; docs/paper-differences.md), smollm2-memagent. Explicit "
+        "budget and sampling flags override it.",
     ),
 ]
 DtypeOpt = Annotated[
@@ -99,8 +101,13 @@ OutputOpt = Annotated[
 ]
 
 # -- sampling and prompts -----------------------------------------------------------------------
-TemperatureOpt = Annotated[float, typer.Option(help="0 = greedy.")]
-TopPOpt = Annotated[float, typer.Option(help="Nucleus sampling mass, in (0, 1]; 1 = off.")]
+TemperatureOpt = Annotated[
+    float | None, typer.Option(help="0 = greedy. Default: the profile's (paper: 0.7; others: 0).")
+]
+TopPOpt = Annotated[
+    float | None,
+    typer.Option(help="Nucleus sampling mass, in (0, 1]; 1 = off. Default: the profile's (paper: 0.95)."),
+]
 SEED_HELP = (
     "Sampling seed: each request is sampled with its own seed derived from it, so a sampled run "
     "repeats exactly. Default: unseeded."
@@ -128,19 +135,19 @@ MaxWaitOpt = Annotated[
 def agent_config(
     profile: Profile,
     budgets: Budgets,
-    temperature: float,
-    top_p: float,
+    temperature: float | None,
+    top_p: float | None,
     seed: int | None,
     prompts: Path | None,
 ) -> AgentConfig:
-    """The run's AgentConfig from the shared flags: --prompts over the profile's templates."""
+    """The run's AgentConfig from the shared flags: --prompts over the profile's templates, the
+    explicit sampling flags over the profile's sampling."""
     from memagent.config import AgentConfig
     from memagent.prompts import PromptTemplates
-    from memagent.types import SamplingParams
 
     return AgentConfig(
         budgets=budgets,
-        sampling=SamplingParams(temperature=temperature, top_p=top_p, seed=seed),
+        sampling=profile.sampling_with(temperature, top_p, seed),
         templates=PromptTemplates.from_file(prompts) if prompts else profile.templates,
     )
 
@@ -149,7 +156,7 @@ def pick_profile(
     name: str, model: str | None, adapter: str | None, base: bool, server: bool = False
 ) -> Profile:
     """auto: the embedded profile for the embedded model (trained, or --base beside it) when this
-    build ships the trained adapter; the paper's for every other model and for servers."""
+    build ships the trained adapter; memagent's default for every other model and for servers."""
     if name != "auto":
         if name not in PROFILES:
             raise InputError(f"unknown profile {name!r}; use auto, {', '.join(PROFILES)}")
@@ -158,7 +165,7 @@ def pick_profile(
 
     if not server and model is None and adapter is None and embedded_adapter_dir() is not None:
         return EMBEDDED
-    return PAPER
+    return DEFAULT
 
 
 def pick_dtype(explicit: str | None, profile: Profile, device: str | None = None) -> str | None:

@@ -27,7 +27,15 @@ from memagent.types import LLM, Tokenizer
 SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.csv"
 SUMMARY_FIELDS = ("task", "length", "method", "n", "errors", "accuracy", "boxed",
-                  "mean_prompt_tokens", "mean_completion_tokens", "wall_seconds")
+                  "mean_prompt_tokens", "mean_completion_tokens", "wall_seconds",
+                  "dropped", "accuracy_drop_empty")
+
+
+def dropped_by_release(rec: dict[str, Any]) -> bool:
+    """The release's evaluation (taskutils/memory_eval/run.py) skips a sample whose client returned
+    '': any failed request, or an empty final reply. memagent counts those as wrong; the summary
+    reports both (`accuracy` and `accuracy_drop_empty`)."""
+    return bool(rec.get("error")) or (rec.get("reply") or "") == ""
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,10 @@ def summarize(records: Any, plan: EvalPlan | None = None) -> list[dict[str, Any]
             "mean_prompt_tokens": round(sum(r["prompt_tokens"] for r in recs) / n),
             "mean_completion_tokens": round(sum(r["completion_tokens"] for r in recs) / n),
             "wall_seconds": round(sum(r.get("batch_wall_seconds", r["seconds"]) for r in recs), 1),
+            "dropped": len(recs) - len(kept := [r for r in recs if not dropped_by_release(r)]),
+            "accuracy_drop_empty": (
+                round(100 * sum(float(r["score"]) for r in kept) / len(kept), 2) if kept else ""
+            ),
         })
     return rows
 

@@ -91,6 +91,20 @@ def _table(rows: Sequence[dict[str, Any]], value: str, fmt: str = "{}") -> list[
     return lines
 
 
+def _release_convention(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The release's convention (empty/failed replies dropped from the denominator), shown only
+    when some cell differs from the table above."""
+    rows = [{**r, "kept": int(r["n"]) - int(r.get("dropped") or 0)} for r in rows]
+    rows = [{**r, "accuracy_drop_empty": r["accuracy_drop_empty"] if r["kept"] else "–"}
+            for r in rows]
+    if not any(r["kept"] != int(r["n"]) for r in rows):
+        return []
+    return ["## Accuracy (%), the release's convention — empty or failed replies dropped", "",
+            "As `taskutils/memory_eval/run.py` scores: a sample whose reply is empty or whose "
+            "request failed leaves the denominator (n kept in brackets; – where none is left).", "",
+            *_table(rows, "accuracy_drop_empty", "{} ({kept})"), ""]
+
+
 def _commands(run: RunInfo) -> list[str]:
     commands = run.commands or ["?"]
     if len(commands) == 1:
@@ -171,7 +185,9 @@ def write_report(out: Path, run: RunInfo | None = None) -> Path:
               f"- samples scored: {len(records)} ({sum(int(r['errors']) for r in rows)} backend "
               "errors, counted as 0)", ""]
     lines += ["## Accuracy (%) — n per cell in brackets", "",
+              "Empty or failed replies count as wrong.", "",
               *_table(rows, "accuracy", "{} ({n})"), "",
+              *_release_convention(rows),
               f"![accuracy vs length]({PLOT_FILE})", "",
               "## Answers in \\boxed{} (%)", "", *_table(rows, "boxed"), "",
               "## Tokens processed per sample (prompt + completion, mean over tasks)", "",

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from memagent.llm.padding import left_pad
-from memagent.rl.episode import Episode
+from memagent.rl.episode import Conversation, Episode
 from memagent.rl.losses import loss_weights, overlong_mask
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,42 @@ def build_rows(
     if len(episodes) != len(advantages):
         raise ValueError(f"{len(advantages)} advantages for {len(episodes)} episodes")
     convs = [(i, c) for i, ep in enumerate(episodes) for c in ep.conversations]
+    return conversation_rows(convs, advantages, aggregation, mask_truncated)
+
+
+def turn_order(episodes: Sequence[Episode]) -> list[tuple[int, Conversation]]:
+    """(episode index, conversation) in the release's turn order: the first memory update of every
+    episode, then the second of those that have one, ..., then every final answer."""
+    updates = max((len(ep.conversations) - 1 for ep in episodes), default=0)
+    out = [
+        (i, ep.conversations[t])
+        for t in range(updates)
+        for i, ep in enumerate(episodes)
+        if t < len(ep.conversations) - 1
+    ]
+    return out + [(i, ep.conversations[-1]) for i, ep in enumerate(episodes) if ep.conversations]
+
+
+def contiguous_slices(items: Sequence[T], n: int) -> list[list[T]]:
+    """`n` contiguous slices, the first len % n one longer (torch.tensor_split / np.array_split)."""
+    n = max(1, min(n, len(items)))
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for k in range(n):
+        end = start + size + (1 if k < extra else 0)
+        out.append(list(items[start:end]))
+        start = end
+    return [s for s in out if s]
+
+
+def conversation_rows(
+    convs: Sequence[tuple[int, Conversation]],
+    advantages: Sequence[float],
+    aggregation: str = "token",
+    mask_truncated: bool = False,
+) -> list[TrainRow]:
+    """One TrainRow per (episode index, conversation), in order; `advantages` indexed by episode;
+    the aggregation's weights are fixed over exactly these conversations (one mini-batch)."""
     if not convs:
         return []
     width = max(1, max(len(c.completion_ids) for _, c in convs))

@@ -105,6 +105,18 @@ class OptimConfig(_Section):
     grad_clip: float | None = Field(1.0, description="max grad norm; null = no clipping")
     micro_batch_size: int = Field(2, ge=1, description="conversations per forward/backward")
     mini_batches: int = Field(1, ge=1, description="optimizer steps per rollout batch")
+    minibatch_order: Literal["episode", "turn"] = Field(
+        "episode",
+        description="episode: mini-batches of whole episodes; turn: every conversation in turn "
+        "order (first memory updates of all episodes, then second, ..., final answers last) cut "
+        "into mini_batches contiguous near-equal slices, as the release's verl fork does",
+    )
+    warmup_per: Literal["optimizer_step", "training_step"] = Field(
+        "optimizer_step", description="what warmup_steps counts (the release: training steps)"
+    )
+    warmup_from_zero: bool = Field(
+        False, description="lr x step/warmup from 0 (verl); false: from 1/(warmup+1)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OptimConfig:
@@ -182,7 +194,7 @@ class TrainConfig(_Section):
     """Everything `memagent train --config FILE` reads."""
 
     stage: Literal["rl", "sft"] = Field("rl", description="rl: Multi-Conv DAPO; sft: warm start")
-    preset: Literal["paper-release", "dapo"] | None = None
+    preset: Literal["paper-release", "paper-release-14b", "dapo"] | None = None
     model: str | None = Field(None, description="model dir; null = the embedded SmolLM2-135M")
     adapter: Path | None = Field(
         None, description="LoRA adapter merged into the start model (RL from an SFT warm start)"
@@ -199,11 +211,13 @@ class TrainConfig(_Section):
     seed: int = 0
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     gradient_checkpointing: bool = True
-    profile: Literal["paper", "smollm2-memagent"] = Field(
-        "paper", description="prompt templates of the rollouts (profile.py)"
+    profile: Literal["paper", "default", "smollm2-memagent"] = Field(
+        "paper", description="prompt templates of the rollouts (profile.py rollout_templates)"
     )
-    reward: Literal["boxed", "contains"] = Field(
-        "contains", description="boxed exact match (paper) or gold-in-answer match"
+    reward: Literal["boxed", "release_boxed", "contains"] = Field(
+        "contains",
+        description="boxed exact match (paper), release_boxed (the release's hotpotqa reward: last "
+        "300 characters, lowercased, MATH strip_string) or gold-in-answer match",
     )
     loss: LossConfig = LossConfig()
     advantage: AdvantageConfig = AdvantageConfig()
@@ -217,10 +231,14 @@ class TrainConfig(_Section):
         if self.train_adapter and self.adapter is None:
             raise ValueError("train_adapter: true needs adapter: (the LoRA to continue training)")
         per_step = self.rollout.group_size * self.rollout.questions_per_step
-        if self.optim.mini_batches > per_step:
+        if self.optim.minibatch_order == "turn":  # every episode: >= 1 update + a final answer
+            what, most = "conversations (at least 2 per episode)", 2 * per_step
+        else:
+            what, most = "episodes", per_step
+        if self.optim.mini_batches > most:
             raise ValueError(
-                f"optim.mini_batches ({self.optim.mini_batches}) exceeds the {per_step} "
-                "episodes of a step (rollout.group_size * rollout.questions_per_step); lower it"
+                f"optim.mini_batches ({self.optim.mini_batches}) exceeds the {most} {what} of a "
+                "step (rollout.group_size * rollout.questions_per_step); lower it"
             )
         return self
 

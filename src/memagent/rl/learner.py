@@ -20,9 +20,17 @@ import torch
 from torch import Tensor
 
 from memagent.rl.advantages import episode_advantages
-from memagent.rl.batch import MicroBatch, TrainRow, build_rows, collate, token_logprobs
+from memagent.rl.batch import (
+    MicroBatch,
+    TrainRow,
+    collate,
+    contiguous_slices,
+    conversation_rows,
+    token_logprobs,
+    turn_order,
+)
 from memagent.rl.config import TrainConfig
-from memagent.rl.episode import Episode
+from memagent.rl.episode import Conversation, Episode
 from memagent.rl.losses import PolicyLoss, entropy_from_logits
 
 
@@ -58,9 +66,27 @@ def split_minibatches(episodes: Sequence[Episode], n: int) -> list[list[int]]:
     return [list(range(i, min(i + size, len(episodes)))) for i in range(0, len(episodes), size)]
 
 
-def linear_warmup(warmup_steps: int) -> Any:
-    """LR multiplier: linear from 1/(warmup+1) to 1 over `warmup_steps` optimizer steps, then 1."""
+def linear_warmup(warmup_steps: int, from_zero: bool = False) -> Any:
+    """LR multiplier over `warmup_steps` scheduler steps, then 1: linear from 1/(warmup+1), or
+    from_zero: step/warmup from 0 (verl's constant schedule with warm-up, as released)."""
+    if from_zero:  # no warm-up at all is lr x 1 from the first step (verl would give 0 there)
+        return lambda step: min(1.0, step / warmup_steps) if warmup_steps else 1.0
     return lambda step: min(1.0, (step + 1) / (warmup_steps + 1))
+
+
+def minibatch_conversations(
+    episodes: Sequence[Episode], n: int, order: str = "episode"
+) -> list[list[tuple[int, Conversation]]]:
+    """The (episode index, conversation) pairs of each optimizer step.
+
+    episode: `n` contiguous mini-batches of whole episodes. turn: every conversation in turn order
+    (batch.turn_order) cut into `n` contiguous near-equal slices, the release's mini-batches."""
+    if order == "turn":
+        return contiguous_slices(turn_order(episodes), n)
+    return [
+        [(i, c) for i in idx for c in episodes[i].conversations]
+        for idx in split_minibatches(episodes, n)
+    ]
 
 
 class Learner:
@@ -81,8 +107,9 @@ class Learner:
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         # Not prepared: accelerate would step a prepared scheduler once per process per step.
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, linear_warmup(o.warmup_steps)
+            self.optimizer, linear_warmup(o.warmup_steps, o.warmup_from_zero)
         )
+        self._step_scheduler_per_optimizer_step = o.warmup_per == "optimizer_step"
         accelerator.register_for_checkpointing(self.scheduler)
         self.ref_model = ref_model
         if ref_model is not None:
@@ -131,7 +158,8 @@ class Learner:
                 self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
             )
         self.optimizer.step()
-        self.scheduler.step()
+        if self._step_scheduler_per_optimizer_step:
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm
 
@@ -140,8 +168,11 @@ class Learner:
         """With no KL or entropy term, a row with A = 0 adds nothing to the loss or its gradient."""
         return self.cfg.loss.kl_coef == 0 and self.cfg.loss.entropy_coef == 0
 
-    def _minibatch_rows(self, episodes: Sequence[Episode], advs: Sequence[float]) -> list[TrainRow]:
-        rows = build_rows(episodes, advs, self.cfg.loss.aggregation, self.cfg.loss.mask_truncated)
+    def _minibatch_rows(
+        self, convs: Sequence[tuple[int, Conversation]], advs: Sequence[float]
+    ) -> list[TrainRow]:
+        loss = self.cfg.loss
+        rows = conversation_rows(convs, advs, loss.aggregation, loss.mask_truncated)
         if self._zero_advantage_rows_are_free:
             # Exact compute saving: their weights stay in the mean's denominator (build_rows).
             rows = [r for r in rows if r.advantage != 0.0]
@@ -159,8 +190,9 @@ class Learner:
         )
         sums: dict[str, float] = {}
         norms, losses = [], []
-        for idx in split_minibatches(episodes, self.cfg.optim.mini_batches):
-            rows = self._minibatch_rows([episodes[i] for i in idx], [advs[i] for i in idx])
+        o = self.cfg.optim
+        for convs in minibatch_conversations(episodes, o.mini_batches, o.minibatch_order):
+            rows = self._minibatch_rows(convs, advs)
             micro = shard_rows(
                 rows, self.acc.process_index, self.acc.num_processes,
                 self.cfg.optim.micro_batch_size,
@@ -175,6 +207,8 @@ class Learner:
                     loss += value if k == "pg_loss" else 0.0
             losses.append(loss)
             norms.append(self._optimizer_step())
+        if not self._step_scheduler_per_optimizer_step:
+            self.scheduler.step()  # warm-up counted in training steps
         seconds = time.perf_counter() - t0
         self.model.eval()
         return self._summarise(sums, norms, losses, seconds)

@@ -20,13 +20,36 @@ PAPER_RELEASE: dict[str, Any] = {
     "advantage": {"std_normalize": False},
     "rollout": {
         "group_size": 16,
+        "questions_per_step": 128,  # 7B: data.train_batch_size=128
         "temperature": 1.0,
         "top_p": 1.0,
         "dynamic_sampling": False,  # the zero-variance filter exists upstream but is off
         "max_refill_rounds": 0,
+        # budgets in the release's vLLM window (8192 + 1024)
+        "window": 9216, "query": 1024, "chunk": 5000, "memory": 1024, "output": 1024,
     },
-    "optim": {"lr": 1e-6, "warmup_steps": 20, "weight_decay": 0.01},
-    "reward": "boxed",
+    "optim": {
+        "lr": 1e-6,
+        "weight_decay": 0.01,
+        "grad_clip": 1.0,
+        # ppo_mini_batch_size 8 of 128 questions: 16 optimizer steps per batch, each on a
+        # contiguous slice of the turn-ordered conversations (dp_actor td_split)
+        "mini_batches": 16,
+        "minibatch_order": "turn",
+        # lr_warmup_steps=20 counts training steps (the scheduler steps once per update_actor),
+        # lr x step/20 from 0 (verl get_constant_schedule_with_warmup)
+        "warmup_steps": 20,
+        "warmup_per": "training_step",
+        "warmup_from_zero": True,
+    },
+    "profile": "paper",  # the release's prompts; rollouts answer in \\boxed{}
+    "reward": "release_boxed",  # verl/utils/reward_score/hotpotqa.py
+}
+
+# run_memory_14B.sh: batch 256, ppo_mini_batch_size 16: still 16 optimizer steps per batch.
+PAPER_RELEASE_14B: dict[str, Any] = {
+    **PAPER_RELEASE,
+    "rollout": {**PAPER_RELEASE["rollout"], "questions_per_step": 256},
 }
 
 DAPO: dict[str, Any] = {
@@ -50,4 +73,8 @@ DAPO: dict[str, Any] = {
     "reward": "boxed",
 }
 
-PRESETS: dict[str, dict[str, Any]] = {"paper-release": PAPER_RELEASE, "dapo": DAPO}
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-release": PAPER_RELEASE,
+    "paper-release-14b": PAPER_RELEASE_14B,
+    "dapo": DAPO,
+}

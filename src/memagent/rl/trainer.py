@@ -155,7 +155,7 @@ class Trainer:
         self.learner = Learner(self.llm.model, cfg, self.acc, self.llm.pad_id, ref)
         from memagent.profile import PROFILES
 
-        templates = PROFILES[cfg.profile].templates
+        templates = PROFILES[cfg.profile].rollout_templates
         self.agent = MemAgent(
             self.llm, AgentConfig(budgets=cfg.rollout.budgets, templates=templates)
         )

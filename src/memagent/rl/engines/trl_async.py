@@ -186,6 +186,7 @@ def build_trainer(
     source: QuestionSource,
     reward: RewardFn,
     make_agent: Callable[[], Any] | None = None,
+    weight_transfer: Any = None,
     **trl_args: Any,
 ) -> Any:
     """An AsyncGRPOTrainer whose samples come from memagent rollouts on the vLLM server at vllm_url.
@@ -194,6 +195,8 @@ def build_trainer(
     AsyncGRPOConfig (per_device_train_batch_size, weight_sync_steps, max_staleness, bf16, ...).
     Launch under accelerate (e.g. configs/accelerate/fsdp.yaml); the server runs apart
     (`trl vllm-serve` or `vllm serve` with TRL's weight-transfer extension, see TRL's docs).
+    `weight_transfer` replaces TRL's NCCL weight sync (TRL's WeightTransferProtocol; the CPU test
+    passes a no-op one and rolls out on a local model through `make_agent`).
     """
     from accelerate import PartialState
     from datasets import Dataset
@@ -221,7 +224,7 @@ def build_trainer(
     placeholder = Dataset.from_dict({"prompt": [[{"role": "user", "content": ""}]]})
     return trainer_cls(
         model=model, reward_funcs=None, args=args, train_dataset=placeholder,
-        rollout_worker=worker,
+        rollout_worker=worker, weight_transfer=weight_transfer,
     )  # fmt: skip
 
 
