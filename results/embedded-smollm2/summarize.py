@@ -13,7 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LABELS = {
-    "v2": "v2 SFT (shipped default)",
+    "v3": "v3 SFT (shipped default)",
+    "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
     "base": "base (--base, same profile)",
