@@ -5,14 +5,20 @@
 # stage can be stopped and rerun, and a larger -n grows a cell.
 #   trained:  the default (embedded model + shipped adapter, profile smollm2-memagent)
 #   base:     --base (the same model without the adapter, same profile and prompts)
-#   baseline: --base --profile paper --window 8192 (full context and BM25, the model's own window)
+#   baseline: --base --profile default --window 8192 (full context and BM25, the model's own window;
+#             before the paper profile became the release bit for bit, this profile was called paper)
 # RULER tasks are held out by construction (RULER's needle template, noise and essay haystack are
 # never trained on); --split heldout also draws their keys and values from the held-out partition.
+# Code version: every cell here was measured with memagent as of commit ff8bccb, whose RULER
+# question texts were reworded (e.g. "What is the special magic number for K mentioned in the
+# provided text?" without RULER's preamble) and whose vt lines had no trailing space. Later code uses
+# RULER's texts verbatim (data/templates.py), so a rerun that grows a cell must use that code:
+#   git worktree add --detach /tmp/memagent-ff8bccb ff8bccb && PYTHONPATH=/tmp/memagent-ff8bccb/src bash run.sh STAGE
 set -euo pipefail
 OUT=results/embedded-smollm2
 RULER=niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,vt
 COMMON=(--split heldout --dtype bfloat16)
-BASELINE=(--base --profile paper --window 8192 --output 128 --methods full,rag)
+BASELINE=(--base --profile default --window 8192 --output 128 --methods full,rag)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 stage=${1:-all}
 run() { [[ $stage == "$1" || $stage == all ]]; }
