@@ -243,7 +243,7 @@ def test_release_convention_drops_empty_and_failed_replies(tmp_path: Path) -> No
     assert row["accuracy"] == 25.0 and row["accuracy_drop_empty"] == 50.0
     with (tmp_path / "samples.jsonl").open("w") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs)
-    text = write_report(tmp_path, {"model": "m"}).read_text()
+    text = write_report(tmp_path, RunInfo(model="m")).read_text()
     assert "| hotpotqa | memagent | 25.0 (4) |" in text
     assert "empty or failed replies dropped" in text and "| hotpotqa | memagent | 50.0 (2) |" in text
     assert "accuracy_drop_empty" in (tmp_path / "summary.csv").read_text().splitlines()[0]
