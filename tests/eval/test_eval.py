@@ -250,4 +250,4 @@ def test_release_convention_drops_empty_and_failed_replies(tmp_path: Path) -> No
     # nothing dropped: one table only
     with (tmp_path / "samples.jsonl").open("w") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs[:2])
-    assert "dropped" not in write_report(tmp_path, {"model": "m"}).read_text().split("## Answers")[0]
+    assert "dropped" not in write_report(tmp_path, RunInfo(model="m")).read_text().split("## Answers")[0]

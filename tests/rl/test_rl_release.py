@@ -26,7 +26,7 @@ def test_paper_release_batch_shape() -> None:
         20, "training_step", True
     )
     assert (c.reward, c.profile, c.optim.grad_clip) == ("release_boxed", "paper", 1.0)
-    r = c.rollout
+    r = c.rollout.budgets
     assert (r.window, r.query, r.chunk, r.memory, r.output) == (9216, 1024, 5000, 1024, 1024)
     big = build_config({"preset": "paper-release-14b"})
     assert (big.rollout.questions_per_step, big.optim.mini_batches) == (256, 16)
@@ -36,15 +36,12 @@ def test_paper_release_batch_shape() -> None:
 def test_every_presets_budgets_fit_their_window(tokenizer, name) -> None:
     """A preset's (or the bare config's) rollout budgets fit its window with its profile's
     rollout prompts as they are: the chunk is neither shrunk nor refused."""
-    from memagent.config import Budgets
     from memagent.profile import PROFILES
 
     c = build_config({"preset": name} if name else {})
-    r = c.rollout
-    budgets = Budgets(window=r.window, query=r.query, chunk=r.chunk, memory=r.memory,
-                      output=r.output)  # fmt: skip
+    budgets = c.rollout.budgets
     resolved = budgets.resolve(tokenizer, PROFILES[c.profile].rollout_templates)
-    assert resolved.chunk == r.chunk
+    assert resolved.chunk == budgets.chunk == 5000
 
 
 def _ep(group: str, updates: int) -> Episode:

@@ -26,7 +26,7 @@ PAPER_RELEASE: dict[str, Any] = {
         "dynamic_sampling": False,  # the zero-variance filter exists upstream but is off
         "max_refill_rounds": 0,
         # budgets in the release's vLLM window (8192 + 1024)
-        "window": 9216, "query": 1024, "chunk": 5000, "memory": 1024, "output": 1024,
+        "budgets": {"window": 9216, "query": 1024, "chunk": 5000, "memory": 1024, "output": 1024},
     },
     "optim": {
         "lr": 1e-6,
