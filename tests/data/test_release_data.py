@@ -42,7 +42,7 @@ def hotpot(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 # ------------------------------------------------------------------ question texts
-def test_niah_questions_are_rulers_templates_without_the_context(tokenizer) -> None:
+def test_niah_questions_are_rulers_templates_without_the_context(tokenizer, tmp_path: Path) -> None:
     one = generate_sample("niah_single_1", 0, GenOptions(target=TARGET), tokenizer)
     key = re.search(r"for (\S+) mentioned", one.question)[1]  # type: ignore[index]
     assert one.question == (
@@ -53,7 +53,11 @@ def test_niah_questions_are_rulers_templates_without_the_context(tokenizer) -> N
     assert one.meta["answer_prefix"] == (
         f" The special magic number for {key} mentioned in the provided text is"
     )
-    many = generate_sample("niah_multivalue", 0, GenOptions(target=TARGET), tokenizer)
+    essays = tmp_path / "essays"  # an essay source of our own: CI has no Debian dict-devil
+    essays.mkdir()
+    (essays / "a.txt").write_text(" ".join(f"Sentence number {i} is plain prose." for i in range(400)))
+    opts = GenOptions(target=TARGET, haystack_dir=str(essays))
+    many = generate_sample("niah_multivalue", 0, opts, tokenizer)
     assert many.question.startswith(
         "Some special magic numbers are hidden within the following text. Make sure to memorize "
         "it. I will quiz you about the numbers afterwards.\n\nWhat are all the special magic "
