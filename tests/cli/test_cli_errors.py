@@ -302,11 +302,13 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(world):
 
 
 def test_ctrl_c_while_starting_is_one_line_and_130(world):
-    """SIGINT at 12 moments of the first half second. The first few milliseconds belong to the
+    """SIGINT at 14 moments of the first four seconds. The first few milliseconds belong to the
     Python interpreter itself (site, runpy), before memagent's first line can act: an interrupt
     there may show Python's own traceback, which must then hold no memagent frame."""
     reached = 0
-    for delay in [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]:
+    # The late moments (the process is then retrying the dead server) are reached however slow
+    # the machine's start-up is, so the count below does not depend on load.
+    for delay in [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 4.0]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "memagent.cli", "ask", world.doc, "-q", world.q, "--base-url",
              world.dead, "--model", "m", "--tokenizer", world.tok, "--max-retries", "20"],
@@ -320,7 +322,7 @@ def test_ctrl_c_while_starting_is_one_line_and_130(world):
         reached += 1
         assert proc.returncode == 130, (delay, proc.returncode, err)
         assert out == "" and err.count("\n") == 1 and err.startswith("error: interrupted"), err
-    assert reached >= 6  # at least the moments from 0.15 s on, even on a loaded machine
+    assert reached >= 3  # at least the late moments, on however loaded a machine
 
 
 def test_the_documented_codes_are_the_clis():
