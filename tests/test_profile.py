@@ -83,7 +83,9 @@ def test_empty_memory_line_and_keep_come_from_the_templates(tokenizer):
     msgs = EMBEDDED.templates.memory_update_messages("Q?", "", "text")
     assert "No relevant information yet." in msgs[-1]["content"]
     assert msgs[-1]["content"].count("Q?") == 2
-    assert EMBEDDED.templates.is_keep(" KEEP\n") and not EMBEDDED.templates.is_keep("KEEP it")
+    keep = EMBEDDED.templates.is_keep
+    assert keep(" KEEP\n") and keep("KEEP, v.\nA line") and keep("KEEP it")
+    assert not keep("KEEPER, n.") and not keep("KEEP_ALL") and not keep("A line\nKEEP")
     assert not PAPER.templates.is_keep("KEEP")
 
 

@@ -186,7 +186,16 @@ class PromptTemplates:
         return extract_answer(reply)
 
     def is_keep(self, reply: str) -> bool:
-        return self.keep_reply is not None and reply.strip() == self.keep_reply
+        """Whether a reply opens with the keep word (as a whole word).
+
+        What follows it is dropped: a policy that decided "keep" and then ran on ("KEEP, v." in a
+        dictionary whose entry KEEP it was reading) must not overwrite its memory with the run-on.
+        """
+        if self.keep_reply is None:
+            return False
+        text = reply.strip()
+        rest = text[len(self.keep_reply) :]
+        return text.startswith(self.keep_reply) and not (rest[:1].isalnum() or rest[:1] == "_")
 
     def _wrap(self, content: str) -> tuple[Message, ...]:
         if self.system:

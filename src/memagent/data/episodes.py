@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -198,7 +199,11 @@ V1_TRAIN_HAYSTACKS = ("jargon", "gcide", "noise", "nearmiss", "bios")
 V2_TRAIN_HAYSTACKS = (*V1_TRAIN_HAYSTACKS, "foldoc", "fortunes", "pydoc", "code", "mixed")
 # v3 adds long-form prose (manuals, a constitution, licences): v2 still missed needles set in
 # unfamiliar literary prose, and kept sentences of it instead.
-TRAIN_HAYSTACKS = (*V2_TRAIN_HAYSTACKS, "debdocs", "licenses")
+V3_TRAIN_HAYSTACKS = (*V2_TRAIN_HAYSTACKS, "debdocs", "licenses")
+# v4 adds a glossary: dictionary entries with their headword lines ("ASHEN, adj." then the
+# definition). v3 kept short headword lines of an unseen dictionary as if they were news, because
+# every training source had dropped lines that short.
+TRAIN_HAYSTACKS = (*V3_TRAIN_HAYSTACKS, "glossary")
 HELDOUT_HAYSTACKS = ("devil", "ruler_noise")
 DICT_FILES = {
     "jargon": Path("/usr/share/dictd/jargon.dict.dz"),
@@ -210,6 +215,7 @@ FORTUNES_DIR = Path("/usr/share/games/fortunes")
 DICT_PACKAGES = {
     "jargon": "dict-jargon",
     "gcide": "dict-gcide",
+    "glossary": "dict-gcide",
     "foldoc": "dict-foldoc",
     "devil": "dict-devil",
     "fortunes": "fortunes",
@@ -231,6 +237,8 @@ def haystack_installed(kind: str) -> bool:
     """Whether a haystack's source text is on this machine (Debian packages; the rest is built in)."""
     if kind in DICT_FILES:
         return DICT_FILES[kind].is_file()
+    if kind == "glossary":
+        return DICT_FILES["gcide"].is_file()
     if kind == "fortunes":
         return (FORTUNES_DIR / "fortunes").is_file()  # the package's main file
     if kind in DOC_FILES:
@@ -263,6 +271,32 @@ def dictionary_sentences(kind: str) -> tuple[str, ...]:
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
         raw = f.read(8 << 20)  # the first 8 MiB is plenty of haystack and keeps loading fast
     return _clean(split_sentences(raw))
+
+
+_GCIDE_HEAD = re.compile(
+    r"^([A-Z][A-Za-z'-]{2,}) \\[^\\\n]*\\, (n|v\. t|v\. i|v|a|adv|prep|conj|interj)\.(.*)$"
+)
+_POS = {"n": "n.", "v. t": "v.t.", "v. i": "v.i.", "v": "v.", "a": "adj.", "adv": "adv.",
+        "prep": "prep.", "conj": "conj.", "interj": "interj."}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def glossary_entries() -> tuple[tuple[str, str, str], ...]:
+    """(headword, part of speech, definition) of GCIDE's entries, from its first 8 MiB."""
+    dictionary_sentences("gcide")  # the same one-line error when the package is missing
+    with gzip.open(DICT_FILES["gcide"], "rt", encoding="utf-8", errors="replace") as f:
+        raw = f.read(8 << 20)
+    out = []
+    for block in raw.split("\n\n"):
+        lines = block.strip().splitlines()
+        head = _GCIDE_HEAD.match(lines[0]) if lines else None
+        if head is None:
+            continue
+        body = re.sub(r"\[[^\]]*\]|--[A-Z][\w.]*", " ", " ".join(ln.strip() for ln in lines[1:]))
+        sentences = _clean(split_sentences(body))
+        if sentences:
+            out.append((head.group(1), _POS[head.group(2)], " ".join(sentences[:2])))
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)
@@ -555,6 +589,19 @@ def _filler(kind: str, rng: random.Random, split: str) -> Callable[[], str]:
             return fillers[current]()
 
         return mixed
+    if kind == "glossary":  # headword line, then its definition; one headword style per episode
+        entries, pos = glossary_entries(), [rng.randrange(len(glossary_entries())), 1]
+        style = rng.choice(("{W}, {p}", "{w}, {p}", "{W} ({p})", "{w}: {p}"))
+
+        def glossary() -> str:
+            pos[1] ^= 1
+            if pos[1]:
+                return entries[pos[0]][2]
+            pos[0] = (pos[0] + 1) % len(entries)
+            word, part, _ = entries[pos[0]]
+            return style.format(W=word.upper(), w=word, p=part)
+
+        return glossary
     if kind == "noise":
         return lambda: _noise_sentence(rng)
     if kind == "ruler_noise":
@@ -615,7 +662,7 @@ def generate_episode(
         slots = sorted(rng.choices(gaps, k=len(relevant)))
     placed = [(slot, i) for i, slot in enumerate(slots)]
     placed += [(rng.randrange(len(units) + 1), len(relevant) + j) for j in range(len(distract))]
-    sep = "\n" if haystack in ("noise", "ruler_noise", "nearmiss", "code", "mixed") else " "
+    sep = "\n" if haystack in ("noise", "ruler_noise", "nearmiss", "code", "mixed", "glossary") else " "
     for slot, i in sorted(placed, key=lambda p: (p[0], p[1]), reverse=True):
         units.insert(slot, needles[i])
     document = sep.join(units)
