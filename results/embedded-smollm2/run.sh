@@ -93,4 +93,26 @@ if run v3-long-b; then
   memagent eval "${V3[@]}" --tasks $RULER --lengths 32k -n 10 --batch 10 "${COMMON[@]}" --methods memagent --out $OUT/v3-32k
   memagent eval "${V3[@]}" --tasks niah_multikey_1,vt --lengths 128k -n 3 --batch 3 "${COMMON[@]}" --methods memagent --out $OUT/v3-long-b
 fi
+# From here on: this repository's current code (RULER's texts verbatim; a reply that opens with the
+# keep word is a keep), on a machine without native bfloat16 (AVX2 only), so float32 throughout.
+# v3 and v4 on the same samples: v4 = configs/rl/sft-smollm2-v4.yaml (v3 continued with a glossary
+# haystack). runs/v3-shipped is v3 as shipped (see that config for the git archive command).
+F32=(--split heldout --dtype float32 --methods memagent)
+for v in v3 v4; do
+  if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped); else A=(--adapter runs/sft-smollm2-v4/final); fi
+  A+=(--profile smollm2-memagent)
+  if run $v-f32-8k; then  # v3's run listed niah_multikey_1,niah_single_1 here too (one process)
+    memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k
+  fi
+  if run $v-f32-8k-b; then  # a second process (one per core)
+    memagent eval "${A[@]}" --tasks niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k-b
+  fi
+  # --seed 1: fresh samples, not the ones v3's long-document failures were read from
+  if run $v-f32-32k; then
+    memagent eval "${A[@]}" --tasks niah_single_3 --lengths 32k -n 5 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k
+  fi
+  if run $v-f32-128k; then
+    memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k
+  fi
+done
 python $OUT/summarize.py

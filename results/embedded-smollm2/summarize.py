@@ -14,6 +14,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LABELS = {
     "v3": "v3 SFT (shipped default)",
+    "v3-f32": "v3 SFT, float32, current code",
+    "v4-f32": "v4 SFT, float32, current code",
     "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
@@ -25,7 +27,9 @@ LABELS = {
 def load() -> dict[tuple[str, str, str, int], list[dict]]:
     cells: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
     for samples in sorted(HERE.glob("*/samples.jsonl")):
-        variant = samples.parent.name.split("-")[0]
+        # "v3-f32-8k" is its own variant: float32 and the current code, not paired with "v3-8k-a"
+        parts = samples.parent.name.split("-")
+        variant = "-".join(parts[:2]) if parts[1:2] == ["f32"] else parts[0]
         for line in samples.read_text().splitlines():
             row = json.loads(line)
             cells[(variant, row["method"], row["task"], row["length"])].append(row)

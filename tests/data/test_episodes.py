@@ -1,5 +1,7 @@
 """Oracle episodes for the memory policy: determinism, splits, and the oracle's own invariants."""
 
+import re
+
 import pytest
 
 from memagent.data.episodes import (
@@ -15,6 +17,8 @@ from memagent.data.episodes import (
     EpisodeSpec,
     episode_document,
     generate_episode,
+    glossary_entries,
+    haystack_installed,
     python_text,
     relevant_seen,
     split_of,
@@ -109,3 +113,17 @@ def test_episode_spec_restricts_the_haystacks_drawn(tokenizer):
     spec = EpisodeSpec(chunk=128, max_chunks=2, haystacks=("noise", "bios"))
     drawn = {generate_episode("train", 0, i, tokenizer, spec).haystack for i in range(12)}
     assert drawn == {"noise", "bios"}
+
+
+@pytest.mark.skipif(not haystack_installed("glossary"), reason="needs Debian's dict-gcide")
+def test_glossary_alternates_headword_lines_and_definitions_and_never_keeps_them(tokenizer):
+    spec = EpisodeSpec(chunk=256, min_chunks=2, max_chunks=2)
+    ep = generate_episode("train", 0, 5, tokenizer, spec, task="single", haystack="glossary")
+    needles = {s for new in ep.relevant for s in new} | set(ep.meta["distractors"])
+    lines = [ln for ln in episode_document(ep).splitlines() if ln.strip() and ln not in needles]
+    heads = {(w.casefold(), p) for w, p, _ in glossary_entries()}
+    pattern = re.compile(r"^([A-Za-z'-]+)(?:, |: | \()([a-z.]+)\)?$")  # the four headword styles
+    head_lines = [m for ln in lines if (m := pattern.match(ln))]
+    assert len(head_lines) >= len(lines) // 2 - 2  # every other line, but for the cut ends
+    assert all((m[1].casefold(), m[2]) in heads for m in head_lines)
+    assert not any(m[0] in memory for m in head_lines for memory in ep.memories)

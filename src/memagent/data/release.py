@@ -130,17 +130,27 @@ def _hotpot_samples(path: Path, records: list[Any]) -> Iterator[Sample]:
         docs = rec.get("num_docs", int(match["docs"]) if match else None)
         if not isinstance(docs, int):
             raise InputError(f"{path}: record {i}: missing field 'num_docs'")
-        index = rec.get("index", i)
-        yield Sample(
-            id=f"hotpotqa-d{docs}-release-{index}",
-            task="hotpotqa",
-            context=_field(path, i, rec, "context", str),
-            question=_field(path, i, rec, "input", str),
-            answers=list(answers),
-            metric=RELEASE_METRIC,
-            meta={"index": index, "target_tokens": docs, "num_docs": docs,
-                  "release_file": path.name},
+        yield _hotpot_sample(
+            path, rec.get("index", i), docs, _field(path, i, rec, "context", str),
+            _field(path, i, rec, "input", str), answers,
         )
+
+
+def _hotpot_sample(
+    path: Path, index: Any, docs: int, context: str, question: str, answers: list[str],
+    **meta: Any,
+) -> Sample:
+    """A RULER-HotpotQA sample from either released format (evaluation JSON, training parquet)."""
+    return Sample(
+        id=f"hotpotqa-d{docs}-release-{index}",
+        task="hotpotqa",
+        context=context,
+        question=question,
+        answers=list(answers),
+        metric=RELEASE_METRIC,
+        meta={"index": index, "target_tokens": docs, "num_docs": docs, **meta,
+              "release_file": path.name},
+    )
 
 
 PARQUET_COLUMNS = ("prompt", "context", "reward_model", "extra_info")
@@ -182,14 +192,7 @@ def _parquet_samples(path: Path) -> Iterator[Sample]:
         docs = extra.get("num_docs") if isinstance(extra, dict) else None
         if not isinstance(docs, int):
             raise InputError(f"{path}: row {i}: column 'extra_info' needs 'num_docs', an integer")
-        index = extra.get("index", i)
-        yield Sample(
-            id=f"hotpotqa-d{docs}-release-{index}",
-            task="hotpotqa",
-            context=row["context"],
-            question=prompt[0]["content"],
-            answers=list(golds),
-            metric=RELEASE_METRIC,
-            meta={"index": index, "target_tokens": docs, "num_docs": docs,
-                  "data_source": row.get("data_source"), "release_file": path.name},
+        yield _hotpot_sample(
+            path, extra.get("index", i), docs, row["context"], prompt[0]["content"], golds,
+            data_source=row.get("data_source"),
         )
