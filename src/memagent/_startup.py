@@ -8,9 +8,11 @@ imported as a library. The CLI calls `release()` once it can handle KeyboardInte
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
+from typing import Any
 
 MESSAGE = b"error: interrupted while starting; nothing was run\n"
 EXIT_INTERRUPTED = 130
@@ -57,10 +59,24 @@ def guard() -> None:
         pass
 
 
+def redeliver_swallowed_ctrl_c(unraisable: Any) -> None:
+    """`sys.unraisablehook` of the command: a KeyboardInterrupt that Python could not raise (Ctrl-C
+    landing in a weakref callback, e.g. inside an import's module lock) is delivered to the main
+    thread again instead of being printed as "Exception ignored" and lost, which left the command
+    running (retrying a dead server) after the user's Ctrl-C."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        # From another thread: raised here, it would be swallowed again. Should it land in another
+        # callback, this hook runs again and resends it.
+        _thread.start_new_thread(_thread.interrupt_main, ())
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def release() -> None:
     """From here on Ctrl-C raises KeyboardInterrupt again, which the CLI turns into exit 130."""
     if signal.getsignal(signal.SIGINT) is _interrupted:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = redeliver_swallowed_ctrl_c
 
 
 guard()

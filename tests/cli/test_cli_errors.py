@@ -337,3 +337,25 @@ def test_the_documented_codes_are_the_clis():
     assert (cli.EXIT_USAGE, cli.EXIT_PARTIAL, cli.EXIT_INTERRUPTED, cli.EXIT_BROKEN_PIPE) == (
         2, 5, 130, 141)
     assert Path(cli.__file__).exists()
+
+
+def test_a_ctrl_c_python_swallowed_is_delivered_again(monkeypatch):
+    """Ctrl-C landing in a weakref callback (an import's module lock, under load) is "Exception
+    ignored" by Python and lost; the command's unraisable hook raises it in the main thread again."""
+    import weakref
+
+    from memagent import _startup
+
+    class Lock:
+        pass
+
+    def callback(_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", _startup.redeliver_swallowed_ctrl_c)
+    lock = Lock()
+    ref = weakref.ref(lock, callback)
+    with pytest.raises(KeyboardInterrupt):
+        del lock  # the callback's KeyboardInterrupt is unraisable: without the hook, nothing
+        time.sleep(5)  # the redelivered interrupt ends this sleep at once
+    assert ref() is None
