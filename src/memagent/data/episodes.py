@@ -22,10 +22,10 @@ import hashlib
 import random
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import pairwise
+from functools import lru_cache, partial
+from itertools import count, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -259,18 +259,22 @@ def _clean(sentences: Sequence[str]) -> tuple[str, ...]:
     )
 
 
-@lru_cache(maxsize=8)
-def dictionary_sentences(kind: str) -> tuple[str, ...]:
-    """Sentences of an installed dictd text (markup-light lines only)."""
-    path = DICT_FILES[kind]
+def _dictionary_text(kind: str, source: str) -> str:
+    """The first 8 MiB of dictd text `source` (plenty of haystack, and fast to load), for `kind`."""
+    path = DICT_FILES[source]
     if not path.is_file():
         raise InputError(
             f"haystack '{kind}' needs {path}: apt-get install -y --no-install-recommends "
             f"{DICT_PACKAGES[kind]}"
         )
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
-        raw = f.read(8 << 20)  # the first 8 MiB is plenty of haystack and keeps loading fast
-    return _clean(split_sentences(raw))
+        return f.read(8 << 20)
+
+
+@lru_cache(maxsize=8)
+def dictionary_sentences(kind: str) -> tuple[str, ...]:
+    """Sentences of an installed dictd text (markup-light lines only)."""
+    return _clean(split_sentences(_dictionary_text(kind, kind)))
 
 
 _GCIDE_HEAD = re.compile(
@@ -283,11 +287,8 @@ _POS = {"n": "n.", "v. t": "v.t.", "v. i": "v.i.", "v": "v.", "a": "adj.", "adv"
 @lru_cache(maxsize=1)
 def glossary_entries() -> tuple[tuple[str, str, str], ...]:
     """(headword, part of speech, definition) of GCIDE's entries, from its first 8 MiB."""
-    dictionary_sentences("gcide")  # the same one-line error when the package is missing
-    with gzip.open(DICT_FILES["gcide"], "rt", encoding="utf-8", errors="replace") as f:
-        raw = f.read(8 << 20)
     out = []
-    for block in raw.split("\n\n"):
+    for block in _dictionary_text("glossary", "gcide").split("\n\n"):
         lines = block.strip().splitlines()
         head = _GCIDE_HEAD.match(lines[0]) if lines else None
         if head is None:
@@ -590,18 +591,17 @@ def _filler(kind: str, rng: random.Random, split: str) -> Callable[[], str]:
 
         return mixed
     if kind == "glossary":  # headword line, then its definition; one headword style per episode
-        entries, pos = glossary_entries(), [rng.randrange(len(glossary_entries())), 1]
+        entries = glossary_entries()
+        start = rng.randrange(len(entries))
         style = rng.choice(("{W}, {p}", "{w}, {p}", "{W} ({p})", "{w}: {p}"))
 
-        def glossary() -> str:
-            pos[1] ^= 1
-            if pos[1]:
-                return entries[pos[0]][2]
-            pos[0] = (pos[0] + 1) % len(entries)
-            word, part, _ = entries[pos[0]]
-            return style.format(W=word.upper(), w=word, p=part)
+        def glossary_lines() -> Iterator[str]:
+            for i in count(start + 1):
+                word, part, definition = entries[i % len(entries)]
+                yield style.format(W=word.upper(), w=word, p=part)
+                yield definition
 
-        return glossary
+        return partial(next, glossary_lines())
     if kind == "noise":
         return lambda: _noise_sentence(rng)
     if kind == "ruler_noise":
