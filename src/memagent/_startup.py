@@ -1,18 +1,18 @@
 """Ctrl-C while the `memagent` command is still starting: one line and exit 130, no traceback.
 
 The command's imports take a few hundred milliseconds, before the CLI's own handling of Ctrl-C
-exists. `memagent/__init__.py` imports this module first thing, which calls `guard()`; it acts only when this process is the
-`memagent` command (the console script, or `python -m memagent.cli`), never when memagent is
+exists. `memagent/__init__.py` imports this module first thing, which calls `guard()`; it acts
+only when this process is the `memagent` command (the console script, or `python -m memagent.cli`), never when memagent is
 imported as a library. The CLI calls `release()` once it can handle KeyboardInterrupt itself.
 """
 
-from __future__ import annotations
-
+# Only modules built into the interpreter (or already loaded by site) before the guard is up,
+# and no `from __future__`: importing `signal` runs its enum conversion, a millisecond in which a
+# Ctrl-C still showed a traceback through this file (CI, 60 ms after start).
+import _signal
 import _thread
 import os
-import signal
 import sys
-from typing import Any
 
 MESSAGE = b"error: interrupted while starting; nothing was run\n"
 EXIT_INTERRUPTED = 130
@@ -35,6 +35,19 @@ def _interrupted(signum: int, frame: object) -> None:
 IS_CLI = _is_cli()  # this process is the `memagent` command (argv[0] changes later under -m)
 
 
+def guard() -> None:
+    """While the command starts, Ctrl-C prints one line and exits 130."""
+    if not IS_CLI or _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
+        return  # a library import, or SIGINT already handled or ignored by someone else
+    try:  # noqa: SIM105 (contextlib: one more import before the guard is up)
+        _signal.signal(_signal.SIGINT, _interrupted)
+    except ValueError:  # not the main thread
+        pass
+
+
+guard()  # as early as this module allows; the rest below is only needed later
+
+
 def exit_now(code: int) -> None:
     """End the `memagent` command at once, flushing its output first: used after Ctrl-C, when
     every trace is already closed and nothing else may write, so threads still waiting on a server
@@ -49,17 +62,7 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def guard() -> None:
-    """While the command starts, Ctrl-C prints one line and exits 130."""
-    if not IS_CLI or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return  # a library import, or SIGINT already handled or ignored by someone else
-    try:  # noqa: SIM105 (contextlib: one more import before the guard is up)
-        signal.signal(signal.SIGINT, _interrupted)
-    except ValueError:  # not the main thread
-        pass
-
-
-def redeliver_swallowed_ctrl_c(unraisable: Any) -> None:
+def redeliver_swallowed_ctrl_c(unraisable: "sys.UnraisableHookArgs") -> None:  # a typeshed name
     """`sys.unraisablehook` of the command: a KeyboardInterrupt that Python could not raise (Ctrl-C
     landing in a weakref callback, e.g. inside an import's module lock) is delivered to the main
     thread again instead of being printed as "Exception ignored" and lost, which left the command
@@ -74,9 +77,6 @@ def redeliver_swallowed_ctrl_c(unraisable: Any) -> None:
 
 def release() -> None:
     """From here on Ctrl-C raises KeyboardInterrupt again, which the CLI turns into exit 130."""
-    if signal.getsignal(signal.SIGINT) is _interrupted:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _signal.getsignal(_signal.SIGINT) is _interrupted:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
         sys.unraisablehook = redeliver_swallowed_ctrl_c
-
-
-guard()
