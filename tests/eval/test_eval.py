@@ -251,3 +251,28 @@ def test_release_convention_drops_empty_and_failed_replies(tmp_path: Path) -> No
     with (tmp_path / "samples.jsonl").open("w") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs[:2])
     assert "dropped" not in write_report(tmp_path, RunInfo(model="m")).read_text().split("## Answers")[0]
+
+
+def test_cli_eval_style_picks_the_question_texts(tokenizer, tmp_path: Path, monkeypatch) -> None:
+    """RULER's vt question carries a ~500-token worked example, over a 256-token query budget; the
+    release's texts have none, so the same cell runs under --style release."""
+    import memagent.llm
+    from memagent.cli import main
+
+    monkeypatch.setattr(memagent.llm, "load_llm", lambda *a, **k: ContextScripted(tokenizer))
+    errors = {}
+    for style in ("ruler", "release"):
+        out = tmp_path / style
+        with pytest.raises(SystemExit) as exc:
+            main(["eval", "--tasks", "vt", "--lengths", "1k", "-n", "2", "--out", str(out),
+                  "--window", "2048", "--query", "256", "--chunk", "500", "--memory", "128",
+                  "--output", "64", "--methods", "memagent", "--style", style])
+        assert exc.value.code == 0
+        assert json.loads((out / "run.json").read_text())["style"] == style
+        errors[style] = [r.get("error") for r in load_records(out / "samples.jsonl").values()]
+    assert all(e and "over the query budget" in e for e in errors["ruler"])
+    assert errors["release"] == [None, None]
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--tasks", "vt", "--lengths", "1k", "--out", str(tmp_path / "x"),
+              "--style", "paper"])
+    assert exc.value.code == 3

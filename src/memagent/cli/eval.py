@@ -145,6 +145,11 @@ def eval_command(
     split: Annotated[str | None, Opt(
         help="heldout: draw keys and values only from the partition training never sees.",
     )] = None,
+    style: Annotated[str, Opt(
+        help="Question texts: ruler (RULER's templates; vt and cwe carry a worked example, ~500 "
+        "tokens) or release (the MemAgent release's, no examples; its OOD RULER numbers used "
+        "these).",
+    )] = "ruler",
     concurrency: ConcurrencyOpt = 8,
     max_retries: MaxRetriesOpt = 5,
     timeout: TimeoutOpt = 300.0,
@@ -161,6 +166,7 @@ def eval_command(
 
     from memagent.data import TASKS, parse_length
     from memagent.data.hotpotqa import QA_TASKS
+    from memagent.data.templates import check_style
     from memagent.eval.harness import EvalPlan, Harness
     from memagent.eval.report import write_report
     from memagent.eval.run_file import RunInfo
@@ -173,6 +179,7 @@ def eval_command(
         methods=_split(methods), n=n, seed=seed, batch=batch,
         qa_source=str(hotpotqa) if hotpotqa else None,
         haystack_dir=str(haystack_dir) if haystack_dir else None, sample_files=files, split=split,
+        style=check_style(style),
     )
     for t in plan.tasks:
         if t not in TASKS:
@@ -204,6 +211,7 @@ def eval_command(
     run = RunInfo(
         model=name, model_sha256=sha, tasks=list(plan.tasks), lengths=list(plan.lengths),
         methods=list(plan.methods), n=plan.n, seed=plan.seed, batch=plan.batch, split=plan.split,
+        style=plan.style,
         budgets={k: v for k, v in asdict(b).items() if not k.endswith("overhead")},
         sampling=asdict(config.sampling), profile=prof.name,
         dtype=weights_dtype or "backend default",

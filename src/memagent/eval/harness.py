@@ -51,6 +51,7 @@ class EvalPlan:
     qa_source: str | None = None  # HotpotQA / SQuAD JSON for qa_1, qa_2, hotpotqa
     haystack_dir: str | None = None
     split: str | None = None  # "heldout": keys/values never drawn by training episodes
+    style: str = "ruler"  # question texts: RULER's or the MemAgent release's (data/templates.py)
     sample_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,6 +107,7 @@ def cell_samples(plan: EvalPlan, task: str, length: int, tokenizer: Tokenizer) -
         yield from _file_samples(plan.sample_files[task], length)[: plan.n]
         return
     opts = GenOptions(target=length, seed=plan.seed, haystack_dir=plan.haystack_dir, split=plan.split,
+                      style=plan.style,
                       source=plan.qa_source)
     yield from generate_samples(task, opts, plan.n, tokenizer)
 

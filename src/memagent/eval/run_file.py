@@ -28,6 +28,7 @@ class RunInfo:
     seed: int | None = None  # sample generation
     batch: int | None = None
     split: str | None = None
+    style: str | None = None  # question texts (None: written before styles were recorded)
     budgets: dict[str, int] = field(default_factory=dict)
     sampling: dict[str, Any] = field(default_factory=dict)
     profile: str | None = None
