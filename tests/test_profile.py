@@ -125,6 +125,24 @@ def test_an_empty_memory_reply_keeps_the_previous_memory(tokenizer):
     assert all(s.kept and s.memory == steps[0].memory for s in steps[1:])
 
 
+def test_the_paper_profile_clears_the_memory_on_an_empty_reply_as_the_release_does(tokenizer):
+    from dataclasses import replace
+
+    from test_agent import SMALL, needle_doc
+
+    config = replace(SMALL, templates=replace(SMALL.templates, empty_reply="clear"))
+    result = MemAgent(EmptyAfterFirst(tokenizer), config).ask(
+        needle_doc("4821937", at=1), "What is the magic number?"
+    )
+    steps = [s for s in result.steps if s.kind == "memory"]
+    assert "4821937" in steps[0].memory
+    assert all(not s.kept and s.memory == "" for s in steps[1:])
+    assert PAPER.templates.empty_reply == PAPER.rollout_templates.empty_reply == "clear"
+    assert EMBEDDED.templates.empty_reply == DEFAULT.templates.empty_reply == "keep"
+    with pytest.raises(InputError, match="empty_reply must be one of keep, clear, not 'wipe'"):
+        replace(SMALL.templates, empty_reply="wipe")
+
+
 def test_dtype_is_the_flag_else_the_profiles_where_native():
     import torch
 

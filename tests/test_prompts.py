@@ -82,3 +82,12 @@ def test_a_directory_or_non_utf8_prompt_file_is_named(tmp_path):
         PromptTemplates.from_file(f)
     with pytest.raises(InputError, match="'system' must be a string"):
         PromptTemplates(system=5)  # type: ignore[arg-type]
+
+
+def test_a_prompt_file_sets_the_empty_reply_rule(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('empty_reply = "clear"\n')
+    assert PromptTemplates.from_file(f).empty_reply == "clear"
+    f.write_text('empty_reply = "wipe"\n')
+    with pytest.raises(InputError, match="empty_reply must be one of keep, clear"):
+        PromptTemplates.from_file(f)

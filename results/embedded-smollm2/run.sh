@@ -111,6 +111,11 @@ for v in v3 v4; do
   if run $v-f32-32k; then
     memagent eval "${A[@]}" --tasks niah_single_3 --lengths 32k -n 5 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k
   fi
+  # vt under --style release: RULER's vt question carries a ~500-token worked example, over this
+  # profile's 256-token query budget (every sample would be an error); the release's texts have none.
+  if run $v-f32-vt; then
+    memagent eval "${A[@]}" --tasks vt --lengths 8k -n 20 --batch 10 --style release "${F32[@]}" --out $OUT/$v-f32-vt
+  fi
   if run $v-f32-128k; then
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k
   fi

@@ -309,8 +309,9 @@ class Job:
         ):  # a server that ignored max_tokens: cut at a token boundary
             text = self.tokenizer.decode(ids[: self.budgets.memory]).strip()
             cut = True
-        # The keep reply ("nothing new"), or an empty reply: the memory stays as it was, never wiped.
-        kept = self.templates.is_keep(text) or not text
+        # The keep reply ("nothing new"), or an empty reply unless the templates clear on it (the
+        # release's behaviour): the memory stays as it was.
+        kept = self.templates.is_keep(text) or (not text and self.templates.empty_reply == "keep")
         if kept:
             text, ids, cut = self.memory, self.tokenizer.encode(self.memory), False
         self.memory = text

@@ -128,11 +128,12 @@ PAPER = Profile(
     templates=PromptTemplates(
         memory_update=RELEASE_MEMORY_UPDATE,
         final_answer=RELEASE_FINAL_ANSWER_IS,
+        empty_reply="clear",
         answer_style="answer_is",
     ),
     sampling=SamplingParams(temperature=0.7, top_p=0.95),  # taskutils/memory_eval/run.py
     train_templates=PromptTemplates(
-        memory_update=RELEASE_MEMORY_UPDATE, final_answer=RELEASE_FINAL_BOXED
+        memory_update=RELEASE_MEMORY_UPDATE, final_answer=RELEASE_FINAL_BOXED, empty_reply="clear"
     ),
 )
 DEFAULT = Profile("default", RELEASE_WINDOW, 1024, 5000, 1024, 1024, PromptTemplates())

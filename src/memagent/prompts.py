@@ -64,6 +64,7 @@ RELEASE_FINAL_ANSWER_IS = FINAL_ANSWER.replace("<problem>\n", "<problem> \n").re
 # reported fallbacks) or "answer_is" (the release's evaluation: what follows the last "the answer
 # is", no fallback).
 ANSWER_STYLES = ("boxed", "answer_is")
+EMPTY_REPLIES = ("keep", "clear")
 
 # Fields each template must contain, so a user file that forgets one fails at load, not mid-run.
 _REQUIRED = {
@@ -114,12 +115,19 @@ class PromptTemplates:
     # A short reply meaning "nothing new in this section": the loop keeps the previous memory, so a
     # trained policy spends a few tokens, not a full rewrite, on chunks without news. None: off.
     keep_reply: str | None = None
+    # An empty memory reply: "keep" the previous memory (memagent: a hiccup never wipes what was
+    # found) or "clear" it (the release: the memory is the reply, even "").
+    empty_reply: str = "keep"
     answer_style: str = "boxed"  # one of ANSWER_STYLES
 
     def __post_init__(self) -> None:
         if self.answer_style not in ANSWER_STYLES:
             raise InputError(
                 f"answer_style must be one of {', '.join(ANSWER_STYLES)}, not {self.answer_style!r}"
+            )
+        if self.empty_reply not in EMPTY_REPLIES:
+            raise InputError(
+                f"empty_reply must be one of {', '.join(EMPTY_REPLIES)}, not {self.empty_reply!r}"
             )
         for name in ("memory_update", "final_answer", "empty_memory", "system", "keep_reply"):
             value = getattr(self, name)
@@ -156,7 +164,7 @@ class PromptTemplates:
             reason = " ".join(str(exc).split())
             raise InputError(f"prompt file {p} is not valid TOML: {reason}") from exc
         unknown = set(data) - {
-            "memory_update", "final_answer", "system", "empty_memory", "keep_reply"
+            "memory_update", "final_answer", "system", "empty_memory", "keep_reply", "empty_reply"
         }
         if unknown:
             raise InputError(f"prompt file {p}: unknown keys {sorted(unknown)}")
@@ -172,6 +180,7 @@ class PromptTemplates:
             system=data.get("system"),
             empty_memory=data.get("empty_memory", NO_MEMORY),
             keep_reply=data.get("keep_reply"),
+            empty_reply=data.get("empty_reply", defaults.empty_reply),
         )
 
     @property

@@ -31,6 +31,7 @@ from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, ResolvedBudgets
 from memagent.errors import InputError
 from memagent.job import Job, ResumeState, Step
+from memagent.prompts import PromptTemplates
 from memagent.sources import Fingerprint
 from memagent.urls import canonical_urls, redact_urls
 
@@ -41,6 +42,14 @@ DocumentReader = Callable[[], Fingerprint | None]
 
 class TraceWarning(UserWarning):
     pass
+
+
+def _changed_reply_rules(templates: PromptTemplates) -> list[tuple[str, str]]:
+    """The reply rules (keep word, empty-memory text, empty reply) that differ from the default."""
+    default = PromptTemplates()
+    names = ("keep_reply", "empty_memory", "empty_reply")
+    return [(n, str(getattr(templates, n))) for n in names
+            if getattr(templates, n) != getattr(default, n)]
 
 
 def run_identity(
@@ -55,8 +64,9 @@ def run_identity(
     digest = hashlib.sha256(
         "\x00".join(
             [templates.memory_update, templates.final_answer, templates.system or ""]
-            # the answer style joins the digest only when not the default: older traces resume
+            # settings join the digest only when not their default, so older traces still resume
             + ([templates.answer_style] if templates.answer_style != "boxed" else [])
+            + [f"{name}={value}" for name, value in _changed_reply_rules(templates)]
         ).encode()
     ).hexdigest()[:16]
     return {
@@ -291,7 +301,7 @@ def _difference(key: str, old: Any, new: Any) -> str | None:
         ]
         return f"{key} (trace vs this run: {', '.join(fields)})"
     if key == "templates":
-        return "prompts (memory_update / final_answer / system templates)"
+        return "prompts (templates, keep word, empty-memory text, empty-reply rule)"
     return f"{key} (trace: {_short(old)}; this run: {_short(new)})"
 
 
