@@ -185,10 +185,16 @@ def make_value(kind: str, rng: random.Random) -> str:
 
 
 def _fill(template: str, **fields: str) -> str:
-    out = template
-    for name, value in fields.items():
-        out = out.replace("{" + name + "}", value)
+    """The template with its fields in place, as a sentence (capital first letter)."""
+    out = _code(template, **fields)
     return out[0].upper() + out[1:] if out else out
+
+
+def _code(template: str, **fields: str) -> str:
+    """The template with its fields in place, as written (a line of code keeps its case)."""
+    for name, value in fields.items():
+        template = template.replace("{" + name + "}", value)
+    return template
 
 
 # ------------------------------------------------------------------ haystacks
@@ -448,6 +454,7 @@ class EpisodeSpec:
     min_chunks: int = 1
     max_chunks: int = 8
     haystacks: tuple[str, ...] | None = None  # None: every installed haystack of the split
+    task_weights: tuple[tuple[str, float], ...] | None = None  # None: TASK_WEIGHTS
 
 
 @dataclass
@@ -487,10 +494,31 @@ TASK_WEIGHTS = {
     "multiquery": 0.1,
     "vt": 0.15,
     "bio": 0.15,
+    # Weight 0 here, last, so recipes before v5 draw exactly the episodes they did; v5 weights it.
+    "vt_code": 0.0,
 }
 _VT_SHAPES_TRAIN = ("{b} := {a}", "Let {b} equal {a}.", "Set {b} to the value of {a}.",
                     "{b} takes the value of {a}.", "assign {b} = {a}")  # fmt: skip
 _VT_SHAPES_HELDOUT = ("{b} is a copy of {a}.", "Now {b} holds {a}.")
+# vt_code: one programming-language syntax per episode, (first assignment, each hop). v3 kept
+# RULER's "VAR A = 12345" but not the hops "VAR B = VAR A": a hop names no value and no asked key,
+# only a variable already in memory. RULER's own syntax is in neither split.
+_VT_CODE_TRAIN = (
+    ("let {a} = {v};", "let {b} = {a};"),
+    ("const {a} = {v};", "const {b} = {a};"),
+    ("${a} = {v};", "${b} = ${a};"),
+    ("set {a} {v}", "set {b} ${a}"),
+    ("{a} <- {v}", "{b} <- {a}"),
+    ("DEFINE {a} AS {v}", "DEFINE {b} AS {a}"),
+    ("int {a} = {v};", "int {b} = {a};"),
+    ("{a}={v}", "{b}=${a}"),
+    ("MOV {a}, {v}", "MOV {b}, {a}"),
+)
+_VT_CODE_HELDOUT = (
+    ("my ${a} = {v};", "my ${b} = ${a};"),
+    ("(setq {a} {v})", "(setq {b} {a})"),
+    ("auto {a} = {v};", "auto {b} = {a};"),
+)
 _VT_QUESTIONS = (
     "Which variables end up holding the value {value}? Follow every assignment.",
     "Find all variables that are assigned the value {value}, directly or through other variables.",
@@ -516,6 +544,18 @@ def _needles(
     def statement(key: str, attr: str, value: str) -> str:
         return _fill(rng.choice(shapes), attr=attr, key=key, value=value)
 
+    if task == "vt_code":
+        first, hop = rng.choice(_VT_CODE_TRAIN if split == "train" else _VT_CODE_HELDOUT)
+        value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
+        names = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(2, 5))]
+        lines = [_code(first, a=names[0], v=value)]
+        lines += [_code(hop, a=a, b=b) for a, b in pairwise(names)]
+        other_value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
+        others = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(0, 3))]
+        distract = [_code(first, a=others[0], v=other_value)] if others else []
+        distract += [_code(hop, a=a, b=b) for a, b in pairwise(others)]
+        question = preamble + _fill(rng.choice(_VT_QUESTIONS), value=value)
+        return question, lines, distract, names, [value]
     if task == "vt":
         vt_shapes = _VT_SHAPES_TRAIN if split == "train" else _VT_SHAPES_HELDOUT
         value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
@@ -635,7 +675,8 @@ def generate_episode(
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     rng = random.Random(f"episode|{split}|{seed}|{index}")
-    task = task or rng.choices(list(TASK_WEIGHTS), weights=list(TASK_WEIGHTS.values()))[0]
+    weights = dict(spec.task_weights) if spec.task_weights is not None else TASK_WEIGHTS
+    task = task or rng.choices(list(weights), weights=list(weights.values()))[0]
     kinds = available_haystacks(split, spec.haystacks)
     if not kinds:
         raise InputError(f"no haystack source for split {split!r} is installed")

@@ -172,6 +172,9 @@ class SFTConfig(_Section):
     mix: dict[str, float] = Field(
         {"find": 0.5, "keep": 0.3, "final": 0.2}, description="conversation kinds drawn"
     )
+    tasks: dict[str, float] | None = Field(
+        None, description="episode task weights (data/episodes.py); None: TASK_WEIGHTS"
+    )
     decisive_weight: float = Field(3.0, ge=1, description="loss weight of the first reply token")
     autocast_bf16: bool = Field(False, description="bfloat16 autocast on CPU (avx512_bf16/AMX)")
     eval_every: int = Field(50, ge=0, description="greedy probe every N steps; 0 = never")
@@ -181,7 +184,15 @@ class SFTConfig(_Section):
     def _check(self) -> SFTConfig:
         if set(self.mix) - {"find", "keep", "final"} or sum(self.mix.values()) <= 0:
             raise ValueError("sft.mix takes weights for find, keep and final (sum > 0)")
-        from memagent.data.episodes import TRAIN_HAYSTACKS
+        from memagent.data.episodes import TASK_WEIGHTS, TRAIN_HAYSTACKS
+
+        if self.tasks is not None and (
+            set(self.tasks) - set(TASK_WEIGHTS) or sum(self.tasks.values()) <= 0
+            or min(self.tasks.values()) < 0
+        ):
+            raise ValueError(
+                f"sft.tasks takes weights >= 0 (sum > 0) for {', '.join(TASK_WEIGHTS)}"
+            )
 
         if unknown := set(self.haystacks or ()) - set(TRAIN_HAYSTACKS):
             raise ValueError(

@@ -70,7 +70,9 @@ def example_for(
     sft = cfg.sft
     chunk = chunk_for_step(cfg, step, rng)
     index = step * sft.grad_accum + slot
-    spec = EpisodeSpec(chunk=chunk, max_chunks=sft.max_chunks, haystacks=sft.haystacks)
+    tasks = tuple(sft.tasks.items()) if sft.tasks is not None else None
+    spec = EpisodeSpec(chunk=chunk, max_chunks=sft.max_chunks, haystacks=sft.haystacks,
+                       task_weights=tasks)
     episode = generate_episode(split, cfg.seed, index, tokenizer, spec)
     convs = episode.conversations()
     by_kind = {k: [i for i, c in enumerate(convs) if c[0] == k] for k in KINDS}
