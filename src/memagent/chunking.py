@@ -20,6 +20,7 @@ from memagent.types import Tokenizer
 
 PIECE_CHARS = 1 << 16  # tokenizer batch items: ~16K tokens each, parallel in Rust
 MAX_CARRY_CHARS = 1 << 22  # a 4 MiB run with no whitespace is cut anyway rather than held forever
+_SEAM_TRIES = 8  # center_truncate: tail starts tried before giving up on the tail
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,30 @@ def iter_chunks(blocks: Iterable[str], tokenizer: Tokenizer, chunk_tokens: int) 
     yield from drain(final=True)
     if buffer.text:  # a document the tokenizer maps to no tokens at all (e.g. only control chars)
         yield Chunk(index, buffer.text, 0, start_token, consumed + len(buffer.text))
+
+
+def center_truncate(text: str, tokenizer: Tokenizer, max_tokens: int) -> str:
+    """The first and the last max_tokens // 2 tokens of text, joined; text itself if it has at most
+    max_tokens tokens. verl's `center` truncation, which the release applies to every training and
+    validation context (max_chunks x chunk = 40000 tokens): both halves are max_tokens // 2, so an
+    odd budget keeps one token fewer. The halves are slices of the original text cut where
+    iter_chunks cuts, so the head is exactly the first chunks of the untruncated document."""
+    if max_tokens < 2:
+        raise ValueError(f"max_tokens must be >= 2 (a head and a tail), got {max_tokens}")
+    buffer = _TokenBuffer()
+    buffer.extend(text, tokenizer)
+    n, half = len(buffer.ids), max_tokens // 2
+    if n <= max_tokens:
+        return text
+    head = text[: int(buffer.ends[half - 1])]  # token i is text[ends[i - 1]:ends[i]]
+    # Joined, the two seam tokens may tokenize differently: one fewer when they merge (fine), one
+    # more when they split a character. More would cost a whole extra chunk (a memory-update turn
+    # on a token or two), so the tail then starts a token later.
+    for first in range(n - half, min(n, n - half + _SEAM_TRIES)):
+        joined = head + text[int(buffer.ends[first - 1]) :]
+        if count_tokens([joined], tokenizer) <= 2 * half:
+            return joined
+    return head
 
 
 def count_tokens(blocks: Iterable[str], tokenizer: Tokenizer) -> int:

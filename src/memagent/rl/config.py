@@ -1,8 +1,8 @@
 """RL training configuration: one small validated model per component, plus the file loader.
 
-Each section (loss, advantage, rollout, optim, data) is a frozen pydantic model that rejects unknown
-keys; cross-field checks raise errors that name the field and the fix. A config file (YAML or TOML)
-may name a `preset` (see presets.py); its own keys then override the preset's.
+Each section (loss, advantage, rollout, optim, data, eval, sft) is a frozen pydantic model that
+rejects unknown keys; cross-field checks raise errors that name the field and the fix. A config
+file (YAML or TOML) may name a `preset` (see presets.py); its own keys then override the preset's.
 """
 
 from __future__ import annotations
@@ -136,6 +136,13 @@ class DataConfig(_Section):
     train_file: Path | None = Field(None, description="file: samples to train on")
     eval_file: Path | None = Field(None, description="file: held-out samples")
     eval_questions: int = Field(50, ge=1, description="held-out questions for before/after")
+    max_document_tokens: int | None = Field(
+        default=None,
+        ge=2,
+        description="centre-truncate every document, training and held-out, to its first and last "
+        "max_document_tokens // 2 tokens of the policy's tokenizer (chunking.center_truncate), as "
+        "the release does to training and validation contexts (8 x 5000); null = whole documents",
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -146,6 +153,27 @@ class DataConfig(_Section):
             raise ValueError(
                 f"data.min_chunks ({self.min_chunks}) > data.max_chunks ({self.max_chunks}); "
                 "lower min_chunks or raise max_chunks"
+            )
+        return self
+
+
+class EvalConfig(_Section):
+    """The held-out evaluation (eval_before, every eval_every steps, eval_after): how its answers
+    are sampled. Default: one greedy rollout per question. The release validates with n = 4
+    sampled rollouts per question (`val_kwargs`); its headline number, mean@4, is the mean reward
+    over those samples, which `reward` reports here too."""
+
+    samples_per_question: int = Field(default=1, ge=1, description="rollouts per held-out question")
+    temperature: float = Field(default=0.0, ge=0, description="0 = greedy")
+    top_p: float = Field(default=1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalConfig:
+        if self.samples_per_question > 1 and self.temperature == 0:
+            raise ValueError(
+                f"eval.samples_per_question is {self.samples_per_question} but eval.temperature is "
+                "0 (greedy): every sample would be the same answer; set a temperature > 0 or "
+                "samples_per_question: 1"
             )
         return self
 
@@ -235,6 +263,7 @@ class TrainConfig(_Section):
     rollout: RolloutConfig = RolloutConfig()
     optim: OptimConfig = OptimConfig()
     data: DataConfig = DataConfig()
+    eval: EvalConfig = EvalConfig()
     sft: SFTConfig = SFTConfig()
 
     @model_validator(mode="after")

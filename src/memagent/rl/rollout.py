@@ -155,11 +155,14 @@ def evaluate(
     questions: Sequence[Question],
     reward: RewardFn,
     sampling: SamplingParams | None = None,
+    samples_per_question: int = 1,
 ) -> dict[str, float]:
-    """Mean reward of one rollout per held-out question (greedy unless sampling is given)."""
+    """Mean reward over samples_per_question rollouts of each held-out question (greedy unless
+    sampling is given). Every question has as many samples, so the mean over all of them is the
+    release's mean@n: the mean over questions of each question's mean reward."""
     sampling = sampling or SamplingParams(temperature=0.0)
     t0 = time.perf_counter()
-    jobs = run_group(agent, questions, 1, sampling, want_logprobs=False)
+    jobs = run_group(agent, questions, samples_per_question, sampling, want_logprobs=False)
     results = [(job.result(), questions[job.tag[0]]) for job in jobs]
     return {
         "reward": statistics.fmean(reward(r.raw_answer, q.answers) for r, q in results),
@@ -170,6 +173,9 @@ def evaluate(
         "final_cut": statistics.fmean(
             float(r.steps[-1].finish_reason == "length") for r, _ in results
         ),
-        "n": float(len(results)),
+        "n": float(len(questions)),
+        "samples_per_question": float(samples_per_question),
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
         "seconds": time.perf_counter() - t0,
     }

@@ -9,10 +9,11 @@ resumed run sees the same questions and the held-out set never overlaps training
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from memagent.chunking import center_truncate
 from memagent.data.haystack import NOISE
 from memagent.data.ruler import needle_text, niah_ask
 from memagent.types import Tokenizer
@@ -161,6 +162,35 @@ class SampleFileStream:
                 break
             out.append(_from_sample(sample))
         return out
+
+
+class CenterTruncated:
+    """Another source's questions with every document, training and held-out, centre-truncated to
+    max_tokens (chunking.center_truncate), as the release's MemoryDataset does to both. `position`
+    is the wrapped source's, so a resumed run continues in place."""
+
+    def __init__(self, source: QuestionSource, tokenizer: Tokenizer, max_tokens: int) -> None:
+        self.source = source
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+
+    @property
+    def position(self) -> int:
+        return self.source.position
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self.source.position = value
+
+    def take(self, n: int) -> list[Question]:
+        return [self._truncate(q) for q in self.source.take(n)]
+
+    def held_out(self, n: int) -> list[Question]:
+        return [self._truncate(q) for q in self.source.held_out(n)]
+
+    def _truncate(self, q: Question) -> Question:
+        document = center_truncate(q.document, self.tokenizer, self.max_tokens)
+        return q if document is q.document else replace(q, document=document)
 
 
 def _from_sample(sample: object) -> Question:

@@ -25,7 +25,14 @@ from memagent.rl.episode import Episode
 from memagent.rl.learner import Learner
 from memagent.rl.rewards import reward_fn
 from memagent.rl.rollout import RolloutStats, collect, evaluate
-from memagent.rl.tasks import EpisodeStream, NeedleStream, QuestionSource, SampleFileStream
+from memagent.rl.tasks import (
+    CenterTruncated,
+    EpisodeStream,
+    NeedleStream,
+    QuestionSource,
+    SampleFileStream,
+)
+from memagent.types import SamplingParams
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -95,7 +102,7 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | No
                 summary[key]["reward"],
                 color=style[0],
                 ls="--",
-                label=f"held-out {key[5:]} (greedy)",
+                label=f"held-out {key[5:]} ({_sampling_label(summary[key])})",
             )
     ax.set_xlabel("step")
     ax.set_ylabel("reward")
@@ -107,18 +114,31 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | No
     plt.close(fig)
 
 
+def _sampling_label(result: dict[str, Any]) -> str:
+    """'greedy' or 'T=1, top_p=0.7, mean of 4' (results from before these keys were logged:
+    greedy, one sample)."""
+    temperature = result.get("temperature", 0.0)
+    if not temperature:
+        return "greedy"
+    n = int(result.get("samples_per_question", 1))
+    return f"T={temperature:g}, top_p={result.get('top_p', 1.0):g}, mean of {n}"
+
+
 def make_source(cfg: TrainConfig, tokenizer: Any, chunk: int, rank: int = 0) -> QuestionSource:
-    """The configured question source; ranks draw different needle streams."""
+    """The configured question source, its documents centre-truncated if data.max_document_tokens
+    says so; ranks draw different needle streams."""
     d = cfg.data
+    src: QuestionSource
     if d.task == "file":
         assert d.train_file is not None and d.eval_file is not None  # checked by DataConfig
         src = SampleFileStream(d.train_file, d.eval_file)
         src.position = rank * 1_000_000  # disjoint offsets per rank (cycling through the file)
+    else:
+        stream = EpisodeStream if d.task == "episodes" else NeedleStream
+        src = stream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=d.seed + 7_777 * rank)
+    if d.max_document_tokens is None:
         return src
-    seed = d.seed + 7_777 * rank
-    if d.task == "episodes":
-        return EpisodeStream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=seed)
-    return NeedleStream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=seed)
+    return CenterTruncated(src, tokenizer, d.max_document_tokens)
 
 
 class Trainer:
@@ -176,7 +196,13 @@ class Trainer:
     def _eval(self, tag: str) -> dict[str, float] | None:
         result = None
         if self.acc.is_main_process:
-            result = evaluate(self.agent, self.held_out, self.reward)
+            e = self.cfg.eval
+            # seeded: every evaluation of a run draws from the same stream, and the training
+            # RNG is left alone
+            sampling = SamplingParams(temperature=e.temperature, top_p=e.top_p, seed=self.cfg.seed)
+            result = evaluate(
+                self.agent, self.held_out, self.reward, sampling, e.samples_per_question
+            )
             self._log({"event": tag, "step": self.state["step"], **result})
         self.acc.wait_for_everyone()
         return result
