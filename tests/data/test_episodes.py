@@ -127,3 +127,24 @@ def test_glossary_alternates_headword_lines_and_definitions_and_never_keeps_them
     assert len(head_lines) >= len(lines) // 2 - 2  # every other line, but for the cut ends
     assert all((m[1].casefold(), m[2]) in heads for m in head_lines)
     assert not any(m[0] in memory for m in head_lines for memory in ep.memories)
+
+
+def test_vt_code_chains_are_code_in_split_syntaxes_and_drawn_only_when_weighted(tokenizer):
+    from memagent.data.episodes import _VT_CODE_HELDOUT, _VT_CODE_TRAIN
+
+    assert not set(_VT_CODE_TRAIN) & set(_VT_CODE_HELDOUT)
+    assert not any("VAR" in first + hop for first, hop in _VT_CODE_TRAIN + _VT_CODE_HELDOUT)
+    only_code = EpisodeSpec(chunk=128, max_chunks=4, task_weights=(("vt_code", 1.0),))
+    for split, syntaxes in (("train", _VT_CODE_TRAIN), ("heldout", _VT_CODE_HELDOUT)):
+        for index in range(6):
+            ep = generate_episode(split, 1, index, tokenizer, only_code, haystack="noise")
+            assert ep.task == "vt_code"
+            chain = ep.memories[-1].splitlines()
+            assert len(chain) == len(ep.answers)  # the first assignment and every hop
+            first, hop = next((f, h) for f, h in syntaxes if chain[0] == f.format(
+                a=ep.answers[0], v=ep.question.split("value ")[1].split()[0].rstrip("?,.")))
+            for (a, b), line in zip(zip(ep.answers, ep.answers[1:]), chain[1:], strict=True):
+                assert line == hop.format(a=a, b=b)  # as written: "let" stays lower-case
+    drawn = {generate_episode("train", 0, i, tokenizer, SPEC, haystack="noise").task
+             for i in range(120)}
+    assert "vt_code" not in drawn and "vt" in drawn  # weight 0 by default: older recipes unchanged

@@ -71,6 +71,8 @@ def test_toml_is_accepted(tmp_path: Path) -> None:
         ("eval:\n  samples_per_question: 4\n", ["key 'eval'", "set a temperature > 0"]),
         ("eval:\n  top_k: 5\n", ["eval.top_k", "allowed here: samples_per_question"]),
         ("data:\n  max_document_tokens: 1\n", ["data.max_document_tokens", "greater than or"]),
+        ("sft:\n  tasks: {vt_cod: 1.0}\n", ["sft.tasks takes weights", "vt_code"]),
+        ("sft:\n  tasks: {vt: -1.0, single: 2.0}\n", ["sft.tasks takes weights >= 0"]),
         ("- a\n- b\n", ["top level must be a mapping"]),
         ("loss: [\n", ["not valid YAML"]),
     ],
