@@ -16,6 +16,7 @@ LABELS = {
     "v3": "v3 SFT (shipped default)",
     "v3-f32": "v3 SFT, float32, current code",
     "v4-f32": "v4 SFT, float32, current code",
+    "v5-f32": "v5 SFT, float32, current code",
     "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
@@ -30,9 +31,12 @@ def load() -> dict[tuple[str, str, str, int], list[dict]]:
         # "v3-f32-8k" is its own variant: float32 and the current code, not paired with "v3-8k-a"
         parts = samples.parent.name.split("-")
         variant = "-".join(parts[:2]) if parts[1:2] == ["f32"] else parts[0]
+        run = json.loads((samples.parent / "run.json").read_text())
+        # --style release (the MemAgent release's question texts) is its own column of a task
+        suffix = " (release texts)" if run.get("style") == "release" else ""
         for line in samples.read_text().splitlines():
             row = json.loads(line)
-            cells[(variant, row["method"], row["task"], row["length"])].append(row)
+            cells[(variant, row["method"], row["task"] + suffix, row["length"])].append(row)
     return cells
 
 
