@@ -98,8 +98,9 @@ fi
 # v3 and v4 on the same samples: v4 = configs/rl/sft-smollm2-v4.yaml (v3 continued with a glossary
 # haystack). runs/v3-shipped is v3 as shipped (see that config for the git archive command).
 F32=(--split heldout --dtype float32 --methods memagent)
-for v in v3 v4; do
-  if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped); else A=(--adapter runs/sft-smollm2-v4/final); fi
+# v5 = configs/rl/sft-smollm2-v5.yaml (v3 continued with variable chains written as code).
+for v in v3 v4 v5; do
+  if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped); else A=(--adapter runs/sft-smollm2-$v/final); fi
   A+=(--profile smollm2-memagent)
   if run $v-f32-8k; then  # v3's run listed niah_multikey_1,niah_single_1 here too (one process)
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k

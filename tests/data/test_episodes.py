@@ -1,6 +1,7 @@
 """Oracle episodes for the memory policy: determinism, splits, and the oracle's own invariants."""
 
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -141,10 +142,31 @@ def test_vt_code_chains_are_code_in_split_syntaxes_and_drawn_only_when_weighted(
             assert ep.task == "vt_code"
             chain = ep.memories[-1].splitlines()
             assert len(chain) == len(ep.answers)  # the first assignment and every hop
-            first, hop = next((f, h) for f, h in syntaxes if chain[0] == f.format(
+            _first, hop = next((f, h) for f, h in syntaxes if chain[0] == f.format(
                 a=ep.answers[0], v=ep.question.split("value ")[1].split()[0].rstrip("?,.")))
-            for (a, b), line in zip(zip(ep.answers, ep.answers[1:]), chain[1:], strict=True):
+            for (a, b), line in zip(pairwise(ep.answers), chain[1:], strict=True):
                 assert line == hop.format(a=a, b=b)  # as written: "let" stays lower-case
     drawn = {generate_episode("train", 0, i, tokenizer, SPEC, haystack="noise").task
              for i in range(120)}
     assert "vt_code" not in drawn and "vt" in drawn  # weight 0 by default: older recipes unchanged
+
+
+def test_vt_any_draws_a_syntax_per_episode_and_holds_out_vt_codes(tokenizer):
+    from memagent.data.episodes import _VT_CODE_HELDOUT, _VT_KEYWORDS
+
+    held_out_words = {"my", "setq", "auto", "var"}  # vt_code's held-out keywords, RULER's VAR
+    assert not {k.strip().casefold() for k in _VT_KEYWORDS} & held_out_words
+    spec = EpisodeSpec(chunk=128, max_chunks=4, task_weights=(("vt_any", 1.0),))
+    firsts = set()
+    for index in range(12):
+        ep = generate_episode("train", 2, index, tokenizer, spec, haystack="noise")
+        chain = ep.memories[-1].splitlines()
+        assert len(chain) == len(ep.answers)
+        for (a, b), line in zip(pairwise(ep.answers), chain[1:], strict=True):
+            assert b in line and a in line and line.index(b) < line.index(a)  # "B <op> A"
+        firsts.add(chain[0].replace(ep.answers[0], "{a}").split()[0])
+    assert len(firsts) >= 6  # a syntax per episode, not one form
+    heldout = generate_episode("heldout", 2, 0, tokenizer, spec, haystack="noise")
+    first = heldout.memories[-1].splitlines()[0]
+    assert any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
+               for f, _ in _VT_CODE_HELDOUT)

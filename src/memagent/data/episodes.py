@@ -496,6 +496,7 @@ TASK_WEIGHTS = {
     "bio": 0.15,
     # Weight 0 here, last, so recipes before v5 draw exactly the episodes they did; v5 weights it.
     "vt_code": 0.0,
+    "vt_any": 0.0,  # v6: chains in a syntax drawn per episode from keywords x sigils x operators
 }
 _VT_SHAPES_TRAIN = ("{b} := {a}", "Let {b} equal {a}.", "Set {b} to the value of {a}.",
                     "{b} takes the value of {a}.", "assign {b} = {a}")  # fmt: skip
@@ -519,6 +520,25 @@ _VT_CODE_HELDOUT = (
     ("(setq {a} {v})", "(setq {b} {a})"),
     ("auto {a} = {v};", "auto {b} = {a};"),
 )
+# vt_any (train split): a syntax assembled per episode, so no single form is learned. v5 learned
+# its nine train syntaxes and kept hops written in them, but not in an unseen one ("(setq B A)",
+# RULER's "VAR B = VAR A"). No keyword of the held-out syntaxes, nor RULER's VAR, is drawn.
+_VT_KEYWORDS = ("", "", "let ", "const ", "set ", "def ", "val ", "dim ", "local ", "global ",
+                "int ", "float ", "string ", "new ", "put ", "store ", "make ", "assign ",
+                "declare ", "define ", "LET ", "SET ", "DEF ", "DIM ", "VAL ", "CONST ", "static ",
+                "mut ", "register ", "field ", "param ", "export ")  # fmt: skip
+_VT_SIGILS = ("", "", "$", "@", "%", "&", "*", "#")
+_VT_OPERATORS = ("=", "=", ":=", "<-", "is", "as", "gets", "becomes", "to", ":", "=:", "<=")
+_VT_ENDS = ("", "", ";", ".", ",")
+
+
+def _vt_syntax(rng: random.Random) -> tuple[str, str]:
+    """(first assignment, hop) in a syntax drawn from keywords x sigils x operators x endings."""
+    kw, sigil = rng.choice(_VT_KEYWORDS), rng.choice(_VT_SIGILS)
+    op, end = rng.choice(_VT_OPERATORS), rng.choice(_VT_ENDS)
+    return f"{kw}{sigil}{{a}} {op} {{v}}{end}", f"{kw}{sigil}{{b}} {op} {sigil}{{a}}{end}"
+
+
 _VT_QUESTIONS = (
     "Which variables end up holding the value {value}? Follow every assignment.",
     "Find all variables that are assigned the value {value}, directly or through other variables.",
@@ -544,8 +564,11 @@ def _needles(
     def statement(key: str, attr: str, value: str) -> str:
         return _fill(rng.choice(shapes), attr=attr, key=key, value=value)
 
-    if task == "vt_code":
-        first, hop = rng.choice(_VT_CODE_TRAIN if split == "train" else _VT_CODE_HELDOUT)
+    if task in ("vt_code", "vt_any"):
+        if task == "vt_any" and split == "train":
+            first, hop = _vt_syntax(rng)
+        else:  # vt_any's held-out split is vt_code's: syntaxes no train episode uses
+            first, hop = rng.choice(_VT_CODE_TRAIN if split == "train" else _VT_CODE_HELDOUT)
         value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
         names = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(2, 5))]
         lines = [_code(first, a=names[0], v=value)]
