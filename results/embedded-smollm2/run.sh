@@ -99,7 +99,8 @@ fi
 # haystack). runs/v3-shipped is v3 as shipped (see that config for the git archive command).
 F32=(--split heldout --dtype float32 --methods memagent)
 # v5 = configs/rl/sft-smollm2-v5.yaml (v3 continued with variable chains written as code).
-for v in v3 v4 v5; do
+# v6 = configs/rl/sft-smollm2-v6.yaml (v5 continued with chains in a syntax drawn per episode).
+for v in v3 v4 v5 v6; do
   if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped); else A=(--adapter runs/sft-smollm2-$v/final); fi
   A+=(--profile smollm2-memagent)
   if run $v-f32-8k; then  # v3's run listed niah_multikey_1,niah_single_1 here too (one process)
@@ -115,7 +116,7 @@ for v in v3 v4 v5; do
   # vt under --style release: RULER's vt question carries a ~500-token worked example, over this
   # profile's 256-token query budget (every sample would be an error); the release's texts have none.
   if run $v-f32-vt; then
-    memagent eval "${A[@]}" --tasks vt --lengths 8k -n 20 --batch 10 --style release "${F32[@]}" --out $OUT/$v-f32-vt
+    memagent eval "${A[@]}" --tasks vt --lengths 8k -n ${VT_N:-20} --batch 10 --style release "${F32[@]}" --out $OUT/$v-f32-vt
   fi
   if run $v-f32-128k; then
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k

@@ -70,9 +70,19 @@ def redeliver_swallowed_ctrl_c(unraisable: "sys.UnraisableHookArgs") -> None:  #
     if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
         # From another thread: raised here, it would be swallowed again. Should it land in another
         # callback, this hook runs again and resends it.
-        _thread.start_new_thread(_thread.interrupt_main, ())
+        _thread.start_new_thread(_resend_ctrl_c, ())
         return
     sys.__unraisablehook__(unraisable)
+
+
+def _resend_ctrl_c() -> None:
+    """A real SIGINT, as the user's was: unlike `_thread.interrupt_main`, which only sets Python's
+    flag, it also wakes a main thread blocked in a lock or a sleep (waiting on a worker that
+    retries a dead server, where a resent Ctrl-C was seen to wait out every retry)."""
+    if os.name == "posix":
+        os.kill(os.getpid(), _signal.SIGINT)
+    else:  # no process-directed SIGINT on Windows
+        _thread.interrupt_main()
 
 
 def release() -> None:
