@@ -302,6 +302,12 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(world):
     assert "error" not in proc.stderr and "Exception ignored" not in proc.stderr
 
 
+def _sigint_by_default() -> None:
+    """The child's SIGINT as a terminal gives it: a suite started as a background job of a
+    non-interactive shell inherits SIGINT ignored, and Python keeps an inherited SIG_IGN."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _before_the_guard(err: str) -> bool:
     """A traceback from before memagent's Ctrl-C guard is up: its memagent frames, if any, are the
     import of `_startup` and that module's own first lines (well under a millisecond, which no
@@ -323,7 +329,8 @@ def test_ctrl_c_while_starting_is_one_line_and_130(world):
         proc = subprocess.Popen(
             [sys.executable, "-m", "memagent.cli", "ask", world.doc, "-q", world.q, "--base-url",
              world.dead, "--model", "m", "--tokenizer", world.tok, "--max-retries", "20"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_sigint_by_default)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -364,9 +371,13 @@ def test_a_ctrl_c_python_swallowed_is_delivered_again(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(sys, "unraisablehook", _startup.redeliver_swallowed_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # see _sigint_by_default
     lock = Lock()
     ref = weakref.ref(lock, callback)
-    with pytest.raises(KeyboardInterrupt):
-        del lock  # the callback's KeyboardInterrupt is unraisable: without the hook, nothing
-        time.sleep(5)  # the redelivered interrupt ends this sleep at once
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            del lock  # the callback's KeyboardInterrupt is unraisable: without the hook, nothing
+            time.sleep(5)  # the redelivered interrupt ends this sleep at once
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert ref() is None
