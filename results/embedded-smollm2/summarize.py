@@ -17,6 +17,7 @@ LABELS = {
     "v3-f32": "v3 SFT, float32, current code",
     "v4-f32": "v4 SFT, float32, current code",
     "v5-f32": "v5 SFT, float32, current code",
+    "v6-f32": "v6 SFT (v5 + vt_any), float32, current code",
     "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
