@@ -550,6 +550,27 @@ def _var_name(rng: random.Random) -> str:
     return "".join(rng.choice(letters) for _ in range(rng.choice((3, 4, 5)))).upper()
 
 
+def _chain_needles(
+    rng: random.Random,
+    split: str,
+    preamble: str,
+    first: Callable[[str, str], str],
+    hop: Callable[[str, str], str],
+) -> tuple[str, list[str], list[str], list[str], list[str]]:
+    """A variable chain (first(name, value), then hop(previous, next) per link) and a distractor
+    chain of 0-3 other names, as _needles returns them; `first`/`hop` write one task's syntax."""
+    taken: set[str] = set()
+    value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
+    names = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(2, 5))]
+    lines = [first(names[0], value)] + [hop(a, b) for a, b in pairwise(names)]
+    other_value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
+    others = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(0, 3))]
+    distract = [first(others[0], other_value)] if others else []
+    distract += [hop(a, b) for a, b in pairwise(others)]
+    question = preamble + _fill(rng.choice(_VT_QUESTIONS), value=value)
+    return question, lines, distract, names, [value]
+
+
 def _needles(
     task: str, rng: random.Random, split: str
 ) -> tuple[str, list[str], list[str], list[str], list[str]]:
@@ -569,29 +590,16 @@ def _needles(
             first, hop = _vt_syntax(rng)
         else:  # vt_any's held-out split is vt_code's: syntaxes no train episode uses
             first, hop = rng.choice(_VT_CODE_TRAIN if split == "train" else _VT_CODE_HELDOUT)
-        value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
-        names = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(2, 5))]
-        lines = [_code(first, a=names[0], v=value)]
-        lines += [_code(hop, a=a, b=b) for a, b in pairwise(names)]
-        other_value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
-        others = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(0, 3))]
-        distract = [_code(first, a=others[0], v=other_value)] if others else []
-        distract += [_code(hop, a=a, b=b) for a, b in pairwise(others)]
-        question = preamble + _fill(rng.choice(_VT_QUESTIONS), value=value)
-        return question, lines, distract, names, [value]
+        return _chain_needles(
+            rng, split, preamble,
+            lambda a, v: _code(first, a=a, v=v), lambda a, b: _code(hop, a=a, b=b),
+        )  # fmt: skip
     if task == "vt":
         vt_shapes = _VT_SHAPES_TRAIN if split == "train" else _VT_SHAPES_HELDOUT
-        value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
-        names = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(2, 5))]
-        lines = [f"{names[0]} = {value}."] + [
-            _fill(rng.choice(vt_shapes), a=a, b=b) for a, b in pairwise(names)
-        ]
-        other_value = _draw(lambda: str(rng.randint(10000, 99999)), split, taken)
-        others = [_draw(lambda: _var_name(rng), split, taken) for _ in range(rng.randint(0, 3))]
-        distract = [f"{others[0]} = {other_value}."] if others else []
-        distract += [_fill(rng.choice(vt_shapes), a=a, b=b) for a, b in pairwise(others)]
-        question = preamble + _fill(rng.choice(_VT_QUESTIONS), value=value)
-        return question, lines, distract, names, [value]
+        return _chain_needles(
+            rng, split, preamble,
+            lambda a, v: f"{a} = {v}.", lambda a, b: _fill(rng.choice(vt_shapes), a=a, b=b),
+        )  # fmt: skip
     if task == "bio":
         name = _draw(lambda: make_key("person", rng), split, taken)
         facts = _bio_fields(rng, name)
