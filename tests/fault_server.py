@@ -90,6 +90,7 @@ class FaultServer:
         self.on_kill = on_kill
         self.posts = 0
         self.log: list[tuple[int, str]] = []  # (POST number, fault or "ok")
+        self.bodies: list[str] = []  # every POST's body, canonical JSON, in arrival order
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -101,6 +102,7 @@ class FaultServer:
         with self._lock:
             self.posts += 1
             n = self.posts
+            self.bodies.append(json.dumps(body, sort_keys=True))
         fault = self.faults.get(n) or (self.rule(n, body) if self.rule else None)
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
@@ -162,6 +164,12 @@ class FaultServer:
                     self._send(200, completion(text))
 
         return Handler
+
+    def distinct_since(self, posts: int) -> int:
+        """How many different requests arrived after POST number `posts`: a retry repeats its
+        request's body, so this counts steps asked for, however often each was retried."""
+        with self._lock:
+            return len(set(self.bodies[posts:]))
 
     def close(self) -> None:
         self.httpd.shutdown()

