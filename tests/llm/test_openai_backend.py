@@ -130,13 +130,12 @@ def test_a_hung_server_costs_at_most_max_wait(scripted: Any) -> None:
     notices: list[str] = []
     llm = OpenAICompatLLM(srv.url, model="m", timeout=0.5, max_retries=5, max_wait=1.5,
                           backoff=FAST, on_retry=notices.append)
-    started = time.monotonic()
     with pytest.raises(BackendUnreachable, match=r"after \d attempts in \d s \(the --max-wait "
                        r"limit of 1.5 s\) \(timed out: ReadTimeout\)"):
         llm.generate([ask()], GREEDY)
-    took = time.monotonic() - started
-    assert 1.4 <= took < 2.5, took  # not 6 attempts x 0.5 s
-    assert 2 <= len(notices) <= 3 and all("timed out" in n for n in notices)
+    # 1.5 s of 0.5 s attempts leaves room for 3 at most, not the 6 that --max-retries allows
+    assert 1 <= len(notices) <= srv.hits <= 3, (srv.hits, notices)
+    assert all("timed out" in n for n in notices)
     with pytest.raises(ValueError, match="max_wait"):
         OpenAICompatLLM(srv.url, max_wait=0)
 
@@ -154,13 +153,12 @@ def test_cancel_pending_stops_retries_in_progress(scripted: Any) -> None:
             errors.append(exc)
 
     worker = threading.Thread(target=run)
-    started = time.monotonic()
     worker.start()
     while srv.hits < 1:
         time.sleep(0.01)
     llm.cancel_pending()
-    worker.join(10)
-    assert time.monotonic() - started < 3 and "abandoned" in str(errors[0])
+    worker.join(60)  # without the cancel: 50 retries, 2 s apart
+    assert not worker.is_alive() and "abandoned" in str(errors[0]) and srv.hits <= 2
     assert llm._aborts == set()  # the finished call is forgotten
     srv.script[:] = [(200, {}, ok_body("later"))]  # a later request is not affected
     assert llm.generate([ask()], GREEDY)[0].text == "later"
@@ -229,10 +227,8 @@ def test_unreachable_port_is_backend_unreachable_quickly() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         llm = OpenAICompatLLM(f"http://127.0.0.1:{port}", model="m", max_retries=2, backoff=FAST)
-        started = time.monotonic()
         with pytest.raises(BackendUnreachable, match=f"127.0.0.1:{port}/v1/chat/completions"):
             llm.generate([ask()], GREEDY)
-    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize(
