@@ -83,6 +83,39 @@ def test_the_agent_applies_the_profiles_answer_rule(tokenizer):
     assert (result.answer, result.rule) == ("42", AnswerRule.BOXED)
 
 
+class Records(ScriptedLLM):
+    """Keeps every prompt; answers in both styles, so the profile's rule decides the answer."""
+
+    def generate(self, requests, sampling):
+        self.requests.extend(requests)
+        return [Completion("I think \\boxed{41}, so the answer is 42.", 10, 5, "stop", 0.0)
+                for _ in requests]
+
+
+@pytest.mark.parametrize("method", ["full", "rag"])
+def test_the_baselines_ask_and_score_as_the_release_does_under_the_paper_profile(tokenizer, method):
+    from memagent.data import Sample
+    from memagent.eval.methods import make_method
+
+    sample = Sample(id="s", task="t", context="  Paris is in France.\n", question=" Where is Paris? ",
+                    answers=["France"], metric="recall")
+    for templates, expected in ((PAPER.templates, ("42", "answer_is")), (None, ("41", "boxed"))):
+        config = AgentConfig(budgets=PAPER.budgets(), **({"templates": templates} if templates else {}))
+        llm = Records(tokenizer)
+        [prediction] = make_method(method, llm, config, tokenizer).predict([sample])
+        assert (prediction.answer, prediction.rule) == expected
+        prompt = llm.requests[0].messages[-1]["content"]
+        if templates is None:  # memagent's own boxed prompt
+            assert prompt.startswith("You are presented with a problem and a context.")
+            continue
+        # taskutils/memory_eval/utils/openai_api.py template_0shot, context and question stripped
+        assert prompt == (
+            "Please read the following text and answer the question below.\n\n<text>\n"
+            "Paris is in France.\n</text>\n\nWhere is Paris?\n\nFormat your response as follows: "
+            '"Therefore, the answer is (insert answer here)".'
+        )
+
+
 @pytest.mark.parametrize("command", ["ask", "eval"])
 def test_unknown_profile_is_one_line_exit_3(tmp_path, capsys, command):
     from memagent.cli import main

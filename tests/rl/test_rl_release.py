@@ -187,12 +187,14 @@ def test_truncating_source_cuts_training_and_held_out_documents(tokenizer) -> No
     assert cut.source.position == 10 and cut.take(1)[0].id == whole.take(8)[-1].id
 
 
-def test_paper_release_truncates_to_8_chunks_and_validates_with_4_samples() -> None:
+def test_paper_release_truncates_to_8_chunks_and_validates_like_the_release() -> None:
     for name in ("paper-release", "paper-release-14b"):
         c = build_config({"preset": name})
         assert c.data.max_document_tokens == 40_000 == 8 * c.rollout.budgets.chunk
         e = c.eval
         assert (e.samples_per_question, e.temperature, e.top_p) == (4, 1.0, 0.7)
+        # the whole dev file, before training and every 5 steps (trainer.test_freq=5)
+        assert (c.data.eval_questions, c.eval_every) == (128, 5)
     plain = build_config({})
     assert plain.data.max_document_tokens is None
     assert (plain.eval.samples_per_question, plain.eval.temperature) == (1, 0.0)  # greedy, once

@@ -6,7 +6,9 @@
 - `rag`: BM25 (bm25s) over chunks of the agent's chunk size; the best-scoring chunks that fit one
   window are packed in document order, then the model answers once.
 
-`full` and `rag` use one final-answer prompt that carries the context; every method returns a
+`full` and `rag` use one final-answer prompt that carries the context (under a profile that answers
+"Therefore, the answer is ...", the `paper` profile, the release's own full-context prompt and its
+answer rule); every method returns a
 `Prediction` (reply, extracted answer, rule, tokens processed, seconds). A batch that fails in the
 backend becomes predictions with `error` set: the harness scores them 0, never drops them.
 """
@@ -18,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memagent.agent import MemAgent
-from memagent.answer import extract_answer
 from memagent.chunking import iter_chunks
 from memagent.config import AgentConfig
 from memagent.data import Sample
@@ -43,6 +44,18 @@ CONTEXT_ANSWER = (
 Your answer:
 """
 
+# The release's full-context client (taskutils/memory_eval/utils/openai_api.py, template_0shot);
+# it strips the context and the question before filling it in.
+RELEASE_CONTEXT_ANSWER = """Please read the following text and answer the question below.
+
+<text>
+{context}
+</text>
+
+{problem}
+
+Format your response as follows: "Therefore, the answer is (insert answer here)"."""
+
 GAP = "\n...\n"  # marks where a middle-truncated context lost its middle
 METHODS = ("memagent", "full", "rag")
 
@@ -66,21 +79,33 @@ def failed(error: BaseException, seconds: float = 0.0) -> Prediction:
     return Prediction("", None, "error", 0, 0, seconds, error=f"{type(error).__name__}: {error}")
 
 
-def context_messages(question: str, context: str) -> tuple[Message, ...]:
-    # Plain replace, never str.format: documents contain braces.
-    text = CONTEXT_ANSWER.replace("{problem}", question).replace("{context}", context)
+def context_messages(
+    question: str, context: str, answer_style: str = "boxed"
+) -> tuple[Message, ...]:
+    """The one-turn prompt of `full` and `rag`: boxed, or the release's for "answer_is"."""
+    template = CONTEXT_ANSWER
+    if answer_style == "answer_is":
+        template, question, context = RELEASE_CONTEXT_ANSWER, question.strip(), context.strip()
+    # Plain replace, never str.format: documents contain braces. The context goes in last, so a
+    # "{problem}" inside a document stays text.
+    text = template.replace("{problem}", question).replace("{context}", context)
     return ({"role": "user", "content": text},)
 
 
 def middle_truncate(
-    tokenizer: Tokenizer, question: str, context: str, window: int, output: int
+    tokenizer: Tokenizer,
+    question: str,
+    context: str,
+    window: int,
+    output: int,
+    answer_style: str = "boxed",
 ) -> tuple[tuple[Message, ...], int]:
     """Messages whose prompt + `output` fits `window`, keeping the context's head and tail tokens.
 
     Returns (messages, context tokens kept). Decoding a token slice and re-encoding it can shift a
     boundary token, so the fit is checked on the rendered prompt and tightened until it holds.
     """
-    messages = context_messages(question, context)
+    messages = context_messages(question, context, answer_style)
     room = window - output - tokenizer.chat_token_count(messages)
     ids = tokenizer.encode(context)
     if room >= 0:
@@ -89,7 +114,7 @@ def middle_truncate(
     while keep > 0:
         head = keep // 2
         text = tokenizer.decode(ids[:head]) + GAP + tokenizer.decode(ids[len(ids) - (keep - head):])
-        messages = context_messages(question, text)
+        messages = context_messages(question, text, answer_style)
         over = tokenizer.chat_token_count(messages) + output - window
         if over <= 0:
             return messages, keep
@@ -113,7 +138,7 @@ def _answer_batch(
     seconds = (time.perf_counter() - t0) / max(len(prompts), 1)
     out = []
     for (_, kept), c in zip(prompts, completions, strict=True):
-        ex = extract_answer(c.text)
+        ex = config.templates.extract(c.text)  # the profile's rule, as for memagent's answers
         out.append(Prediction(c.text, ex.answer, ex.rule.value, c.prompt_tokens,
                               c.completion_tokens, c.seconds or seconds, kept))
     return out
@@ -130,6 +155,7 @@ class Method:
         self.tokenizer = tokenizer
         # Resolving checks the budgets against the window once, for every method alike.
         self.budgets = config.budgets.resolve(tokenizer, config.templates)
+        self.answer_style = config.templates.answer_style
 
     def predict(self, samples: Sequence[Sample]) -> list[Prediction]:
         raise NotImplementedError
@@ -171,8 +197,8 @@ class FullMethod(Method):
     def predict(self, samples: Sequence[Sample]) -> list[Prediction]:
         b = self.budgets
         try:
-            prompts = [middle_truncate(self.tokenizer, s.question, s.context, b.window, b.output)
-                       for s in samples]
+            prompts = [middle_truncate(self.tokenizer, s.question, s.context, b.window, b.output,
+                                       self.answer_style) for s in samples]
         except MemAgentError as exc:
             return [failed(exc) for _ in samples]
         return _answer_batch(self.llm, self.config, prompts)
@@ -210,12 +236,13 @@ class RagMethod(Method):
         k = len(ranked)
         while k > 1:
             text = "\n\n".join(chunks[i] for i in sorted(ranked[:k]))
-            messages = context_messages(question, text)
+            messages = context_messages(question, text, self.answer_style)
             if self.tokenizer.chat_token_count(messages) + b.output <= b.window:
                 return messages, len(self.tokenizer.encode(text))
             k = min(k - 1, max(1, (b.window - b.output) // b.chunk))
         best = chunks[ranked[0]] if ranked else ""
-        return middle_truncate(self.tokenizer, question, best, b.window, b.output)
+        return middle_truncate(self.tokenizer, question, best, b.window, b.output,
+                               self.answer_style)
 
 
 MethodFactory = Callable[[LLM, AgentConfig, Tokenizer], Method]

@@ -44,8 +44,10 @@ PAPER_RELEASE: dict[str, Any] = {
     },
     # MemoryDataset centre-truncates every context, training and validation, to
     # max_chunks x chunk_size = 8 x 5000 tokens (verl postprocess_data, truncation='center')
-    "data": {"max_document_tokens": 40000},
-    # validation: val_kwargs.n=4, do_sample, temperature 1.0, top_p 0.7
+    # validation on the whole dev file (128 questions), before training and every 5 steps
+    # (trainer.test_freq=5, val_before_train); val_kwargs.n=4, do_sample, temperature 1.0, top_p 0.7
+    "data": {"max_document_tokens": 40000, "eval_questions": 128},
+    "eval_every": 5,
     "eval": {"samples_per_question": 4, "temperature": 1.0, "top_p": 0.7},
     "profile": "paper",  # the release's prompts; rollouts answer in \\boxed{}
     "reward": "release_boxed",  # verl/utils/reward_score/hotpotqa.py
