@@ -170,3 +170,26 @@ def test_vt_any_draws_a_syntax_per_episode_and_holds_out_vt_codes(tokenizer):
     first = heldout.memories[-1].splitlines()[0]
     assert any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
                for f, _ in _VT_CODE_HELDOUT)
+
+
+def test_vt_syntax_hops_sometimes_repeat_the_keyword_and_hold_out_vt_codes(tokenizer):
+    from memagent.data.episodes import _VT_CODE_HELDOUT
+
+    spec = EpisodeSpec(chunk=128, max_chunks=4, task_weights=(("vt_syntax", 1.0),))
+    repeated = plain = 0
+    for index in range(40):
+        ep = generate_episode("train", 3, index, tokenizer, spec, haystack="noise")
+        chain = ep.memories[-1].splitlines()
+        assert ep.task == "vt_syntax" and len(chain) == len(ep.answers)
+        keyword = chain[0][: chain[0].index(ep.answers[0])]  # keyword and sigil, maybe ""
+        for (a, b), line in zip(pairwise(ep.answers), chain[1:], strict=True):
+            assert line.index(b) < line.index(a)  # "B <op> A"
+            if keyword.strip() and keyword.rstrip("$@%&*#"):
+                repeated += line.count(keyword) == 2
+                plain += line.count(keyword) == 1
+    assert repeated and plain  # both forms of hop are drawn
+    heldout = generate_episode("heldout", 3, 0, tokenizer, spec, haystack="noise")
+    first = heldout.memories[-1].splitlines()[0]
+    assert any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
+               for f, _ in _VT_CODE_HELDOUT)
+

@@ -497,6 +497,7 @@ TASK_WEIGHTS = {
     # Weight 0 here, last, so recipes before v5 draw exactly the episodes they did; v5 weights it.
     "vt_code": 0.0,
     "vt_any": 0.0,  # v6: chains in a syntax drawn per episode from keywords x sigils x operators
+    "vt_syntax": 0.0,  # v7: vt_any, and a hop may repeat the keyword on its right ("LET B = LET A")
 }
 _VT_SHAPES_TRAIN = ("{b} := {a}", "Let {b} equal {a}.", "Set {b} to the value of {a}.",
                     "{b} takes the value of {a}.", "assign {b} = {a}")  # fmt: skip
@@ -532,11 +533,16 @@ _VT_OPERATORS = ("=", "=", ":=", "<-", "is", "as", "gets", "becomes", "to", ":",
 _VT_ENDS = ("", "", ";", ".", ",")
 
 
-def _vt_syntax(rng: random.Random) -> tuple[str, str]:
-    """(first assignment, hop) in a syntax drawn from keywords x sigils x operators x endings."""
+def _vt_syntax(rng: random.Random, repeat_keyword: bool = False) -> tuple[str, str]:
+    """(first assignment, hop) in a syntax drawn from keywords x sigils x operators x endings.
+    `repeat_keyword` (vt_syntax): half the hops with a keyword repeat it before the source variable
+    ("SET B := SET A"), so a hop reads like a first assignment whose value is a name in memory."""
     kw, sigil = rng.choice(_VT_KEYWORDS), rng.choice(_VT_SIGILS)
     op, end = rng.choice(_VT_OPERATORS), rng.choice(_VT_ENDS)
-    return f"{kw}{sigil}{{a}} {op} {{v}}{end}", f"{kw}{sigil}{{b}} {op} {sigil}{{a}}{end}"
+    source = f"{sigil}{{a}}"
+    if repeat_keyword and kw and rng.random() < 0.5:  # drawn only here: vt_any is unchanged
+        source = kw + source
+    return f"{kw}{sigil}{{a}} {op} {{v}}{end}", f"{kw}{sigil}{{b}} {op} {source}{end}"
 
 
 _VT_QUESTIONS = (
@@ -585,10 +591,10 @@ def _needles(
     def statement(key: str, attr: str, value: str) -> str:
         return _fill(rng.choice(shapes), attr=attr, key=key, value=value)
 
-    if task in ("vt_code", "vt_any"):
-        if task == "vt_any" and split == "train":
-            first, hop = _vt_syntax(rng)
-        else:  # vt_any's held-out split is vt_code's: syntaxes no train episode uses
+    if task in ("vt_code", "vt_any", "vt_syntax"):
+        if task != "vt_code" and split == "train":
+            first, hop = _vt_syntax(rng, repeat_keyword=task == "vt_syntax")
+        else:  # vt_any's and vt_syntax's held-out split is vt_code's: syntaxes no train episode uses
             first, hop = rng.choice(_VT_CODE_TRAIN if split == "train" else _VT_CODE_HELDOUT)
         return _chain_needles(
             rng, split, preamble,
