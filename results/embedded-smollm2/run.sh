@@ -100,7 +100,8 @@ fi
 F32=(--split heldout --dtype float32 --methods memagent)
 # v5 = configs/rl/sft-smollm2-v5.yaml (v3 continued with variable chains written as code).
 # v6 = configs/rl/sft-smollm2-v6.yaml (v5 continued with chains in a syntax drawn per episode).
-for v in v3 v4 v5 v6; do
+# v7 = configs/rl/sft-smollm2-v7.yaml (v6 continued with hops that may repeat their keyword).
+for v in v3 v4 v5 v6 v7; do
   if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped); else A=(--adapter runs/sft-smollm2-$v/final); fi
   A+=(--profile smollm2-memagent)
   if run $v-f32-8k; then  # v3's run listed niah_multikey_1,niah_single_1 here too (one process)
@@ -117,6 +118,10 @@ for v in v3 v4 v5 v6; do
   # profile's 256-token query budget (every sample would be an error); the release's texts have none.
   if run $v-f32-vt; then
     memagent eval "${A[@]}" --tasks vt --lengths 8k -n ${VT_N:-20} --batch 10 --style release "${F32[@]}" --out $OUT/$v-f32-vt
+  fi
+  # fresh vt samples (--seed 1): v7's data was designed after reading v6's failures on --seed 0
+  if run $v-f32-vt-s1; then
+    memagent eval "${A[@]}" --tasks vt --lengths 8k -n ${VT_N:-10} --batch 10 --seed 1 --style release "${F32[@]}" --out $OUT/$v-f32-vt-s1
   fi
   if run $v-f32-128k; then
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k

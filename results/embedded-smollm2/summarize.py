@@ -18,6 +18,7 @@ LABELS = {
     "v4-f32": "v4 SFT, float32, current code",
     "v5-f32": "v5 SFT, float32, current code",
     "v6-f32": "v6 SFT (v5 + vt_any), float32, current code",
+    "v7-f32": "v7 SFT (v6 + vt_syntax), float32, current code",
     "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
@@ -35,10 +36,17 @@ def load() -> dict[tuple[str, str, str, int], list[dict]]:
         run = json.loads((samples.parent / "run.json").read_text())
         # --style release (the MemAgent release's question texts) is its own column of a task
         suffix = " (release texts)" if run.get("style") == "release" else ""
+        if run.get("seed", 0):  # other samples than seed 0's: not paired with them
+            variant += f" @seed{run['seed']}"
         for line in samples.read_text().splitlines():
             row = json.loads(line)
             cells[(variant, row["method"], row["task"] + suffix, row["length"])].append(row)
     return cells
+
+
+def label(variant: str) -> str:
+    name, _, seed = variant.partition(" @seed")
+    return LABELS.get(name, name) + (f"; samples of --seed {seed}" if seed else "")
 
 
 def main() -> None:
@@ -52,7 +60,7 @@ def main() -> None:
         secs = sum(r["seconds"] for r in rows) / len(rows)
         size = f"{length // 1024}K" if length >= 1024 else str(length)
         lines.append(
-            f"| {LABELS.get(variant, variant)} | {method} | {task} | {size} | {acc:.0f} | {len(rows)} | {secs:.0f} |"
+            f"| {label(variant)} | {method} | {task} | {size} | {acc:.0f} | {len(rows)} | {secs:.0f} |"
         )
     (HERE / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -64,7 +72,7 @@ def main() -> None:
 
     tasks = sorted({k[2] for k in cells})
     all_series = sorted({(k[0], k[1]) for k in cells})
-    colors = {sv: f"C{i}" for i, sv in enumerate(all_series)}
+    colors = {sv: plt.get_cmap("tab20")(i % 20) for i, sv in enumerate(all_series)}
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.8), sharey=True)
     axes = axes if len(tasks) > 1 else [axes]
     for ax, task in zip(axes, tasks, strict=True):
@@ -80,9 +88,9 @@ def main() -> None:
         ax.set_ylim(-5, 105)
     axes[0].set_ylabel("accuracy %")
     handles = [plt.Line2D([], [], color=c, marker="o") for c in colors.values()]
-    fig.legend(handles, [f"{v} {m}" for v, m in colors], loc="upper center", ncol=len(colors),
+    fig.legend(handles, [f"{v} {m}" for v, m in colors], loc="upper center", ncol=min(len(colors), 6),
                fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.tight_layout(rect=(0, 0, 1, 0.82))
     fig.savefig(HERE / "accuracy.png", dpi=110)
 
 
