@@ -118,6 +118,23 @@ def bench(tmp_path_factory: Any, embedded_model_dir: Path, tokenizer: Any) -> An
     b.srv.close()
 
 
+def from_step(k: int, fault: str, once: bool = False) -> Any:
+    """A server rule: `fault` for the k-th distinct request (1-based) and every later one, or for
+    its first arrival only (`once`). Counted by request body, not by POST, so that a retry of a
+    slow healthy request on a loaded machine does not move the fault to an earlier step."""
+    seen: list[str] = []
+
+    def rule(n: int, body: dict[str, Any]) -> str | None:
+        key = json.dumps(body, sort_keys=True)
+        first = key not in seen
+        if first:
+            seen.append(key)
+        step = seen.index(key) + 1
+        return fault if step >= k and not (once and (step > k or not first)) else None
+
+    return rule
+
+
 # ---- faults the backend absorbs, and faults that stop a run ------------------------------------
 RETRIED = ["500", "429", "timeout", "drop", "null"]
 
@@ -146,8 +163,11 @@ def test_an_overlong_reply_is_cut_and_recorded(bench: Bench, capsys: Any) -> Non
     keys = ("alpha",)
     answers, _ = bench.baseline(keys, capsys)
     trace = bench.root / "overlong.jsonl"
-    bench.srv.faults = {bench.srv.posts + 3: "overlong"}
-    code, out, err = run_main(bench.args(keys, trace), capsys)
+    bench.srv.rule = from_step(3, "overlong", once=True)
+    try:
+        code, out, err = run_main(bench.args(keys, trace), capsys)
+    finally:
+        bench.srv.rule = None
     assert (code, out.splitlines()) == (0, answers), err
     _, steps, _ = read_trace(trace)
     cut = [s.index for s in steps if s.memory_cut]
@@ -171,17 +191,7 @@ def test_a_fault_that_stops_the_run_is_one_line_then_resume_finishes_it(
     keys = ("echo",)
     bench.baseline(keys, capsys)
     trace = bench.root / f"stops-{fault}.jsonl"
-    seen: list[str] = []
-
-    def from_the_6th_step_on(n: int, body: dict[str, Any]) -> str | None:
-        # Counted by distinct requests, not POSTs, so that a retry of a slow healthy request
-        # on a loaded machine does not move the fault to an earlier step.
-        key = json.dumps(body, sort_keys=True)
-        if key not in seen:
-            seen.append(key)
-        return fault if seen.index(key) >= 5 else None
-
-    bench.srv.rule = from_the_6th_step_on
+    bench.srv.rule = from_step(6, fault)
     try:
         code, out, err = run_main(bench.args(keys, trace, *extra), capsys)
     finally:
