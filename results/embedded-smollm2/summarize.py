@@ -13,11 +13,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LABELS = {
-    "v3": "v3 SFT (shipped default)",
+    "v3": "v3 SFT (shipped before v6)",
     "v3-f32": "v3 SFT, float32, current code",
     "v4-f32": "v4 SFT, float32, current code",
     "v5-f32": "v5 SFT, float32, current code",
-    "v6-f32": "v6 SFT (v5 + vt_any), float32, current code",
+    "v6-f32": "v6 SFT (v5 + vt_any; shipped default), float32, current code",
     "v7-f32": "v7 SFT (v6 + vt_syntax), float32, current code",
     "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
