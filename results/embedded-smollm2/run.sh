@@ -107,6 +107,9 @@ for v in v3 v4 v5 v6 v7; do
   if run $v-f32-8k; then  # v3's run listed niah_multikey_1,niah_single_1 here too (one process)
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k
   fi
+  if run $v-f32-8k-c; then  # RULER's noise haystack
+    memagent eval "${A[@]}" --tasks niah_single_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k-c
+  fi
   if run $v-f32-8k-b; then  # a second process (one per core)
     memagent eval "${A[@]}" --tasks niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k-b
   fi
