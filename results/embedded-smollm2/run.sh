@@ -130,6 +130,9 @@ for v in v3 v4 v5 v6 v7; do
   if run $v-f32-8k-s1; then
     memagent eval "${A[@]}" --tasks niah_single_2 --lengths 8k -n 20 --batch 10 --seed 1 "${F32[@]}" --out $OUT/$v-f32-8k-s1
   fi
+  if run $v-f32-vt-32k; then
+    memagent eval "${A[@]}" --tasks vt --lengths 32k -n 5 --batch 5 --seed 1 --style release "${F32[@]}" --out $OUT/$v-f32-vt-32k
+  fi
   if run $v-f32-128k; then
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k
   fi
