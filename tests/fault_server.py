@@ -74,6 +74,11 @@ def completion(text: str | None, finish: str = "stop") -> dict[str, Any]:
     }
 
 
+def request_key(body: dict[str, Any]) -> str:
+    """A request's identity: its body as canonical JSON. A retry repeats it; another step does not."""
+    return json.dumps(body, sort_keys=True)
+
+
 class FaultServer:
     def __init__(
         self,
@@ -90,7 +95,7 @@ class FaultServer:
         self.on_kill = on_kill
         self.posts = 0
         self.log: list[tuple[int, str]] = []  # (POST number, fault or "ok")
-        self.bodies: list[str] = []  # every POST's body, canonical JSON, in arrival order
+        self.bodies: list[str] = []  # every POST's request_key, in arrival order
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -102,7 +107,7 @@ class FaultServer:
         with self._lock:
             self.posts += 1
             n = self.posts
-            self.bodies.append(json.dumps(body, sort_keys=True))
+            self.bodies.append(request_key(body))
         fault = self.faults.get(n) or (self.rule(n, body) if self.rule else None)
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")

@@ -3,7 +3,8 @@
 The command's imports take a few hundred milliseconds, before the CLI's own handling of Ctrl-C
 exists. `memagent/__init__.py` imports this module first thing, which calls `guard()`; it acts
 only when this process is the `memagent` command (the console script, or `python -m memagent.cli`),
-never when memagent is imported as a library. The CLI calls `release()` once it can handle KeyboardInterrupt itself.
+never when memagent is imported as a library. The CLI calls `release()` once it can handle
+KeyboardInterrupt itself.
 """
 
 # Only modules built into the interpreter (or already loaded by site) before the guard is up,

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from fault_server import FaultServer, keyed_doc, question
+from fault_server import FaultServer, keyed_doc, question, request_key
 from memagent.cli import main
 from memagent.trace import read_trace
 
@@ -125,7 +125,7 @@ def from_step(k: int, fault: str, once: bool = False) -> Any:
     seen: list[str] = []
 
     def rule(n: int, body: dict[str, Any]) -> str | None:
-        key = json.dumps(body, sort_keys=True)
+        key = request_key(body)
         first = key not in seen
         if first:
             seen.append(key)

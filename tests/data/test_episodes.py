@@ -151,8 +151,19 @@ def test_vt_code_chains_are_code_in_split_syntaxes_and_drawn_only_when_weighted(
     assert "vt_code" not in drawn and "vt" in drawn  # weight 0 by default: older recipes unchanged
 
 
+def _heldout_chain_is_in_a_vt_code_syntax(tokenizer, spec, seed):
+    """The held-out split of vt_any and vt_syntax is vt_code's: its first line is written in one of
+    the held-out code syntaxes."""
+    from memagent.data.episodes import _VT_CODE_HELDOUT
+
+    heldout = generate_episode("heldout", seed, 0, tokenizer, spec, haystack="noise")
+    first = heldout.memories[-1].splitlines()[0]
+    return any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
+               for f, _ in _VT_CODE_HELDOUT)
+
+
 def test_vt_any_draws_a_syntax_per_episode_and_holds_out_vt_codes(tokenizer):
-    from memagent.data.episodes import _VT_CODE_HELDOUT, _VT_KEYWORDS
+    from memagent.data.episodes import _VT_KEYWORDS
 
     held_out_words = {"my", "setq", "auto", "var"}  # vt_code's held-out keywords, RULER's VAR
     assert not {k.strip().casefold() for k in _VT_KEYWORDS} & held_out_words
@@ -166,15 +177,10 @@ def test_vt_any_draws_a_syntax_per_episode_and_holds_out_vt_codes(tokenizer):
             assert b in line and a in line and line.index(b) < line.index(a)  # "B <op> A"
         firsts.add(chain[0].replace(ep.answers[0], "{a}").split()[0])
     assert len(firsts) >= 6  # a syntax per episode, not one form
-    heldout = generate_episode("heldout", 2, 0, tokenizer, spec, haystack="noise")
-    first = heldout.memories[-1].splitlines()[0]
-    assert any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
-               for f, _ in _VT_CODE_HELDOUT)
+    assert _heldout_chain_is_in_a_vt_code_syntax(tokenizer, spec, seed=2)
 
 
 def test_vt_syntax_hops_sometimes_repeat_the_keyword_and_hold_out_vt_codes(tokenizer):
-    from memagent.data.episodes import _VT_CODE_HELDOUT
-
     spec = EpisodeSpec(chunk=128, max_chunks=4, task_weights=(("vt_syntax", 1.0),))
     repeated = plain = 0
     for index in range(40):
@@ -188,8 +194,4 @@ def test_vt_syntax_hops_sometimes_repeat_the_keyword_and_hold_out_vt_codes(token
                 repeated += line.count(keyword) == 2
                 plain += line.count(keyword) == 1
     assert repeated and plain  # both forms of hop are drawn
-    heldout = generate_episode("heldout", 3, 0, tokenizer, spec, haystack="noise")
-    first = heldout.memories[-1].splitlines()[0]
-    assert any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
-               for f, _ in _VT_CODE_HELDOUT)
-
+    assert _heldout_chain_is_in_a_vt_code_syntax(tokenizer, spec, seed=3)

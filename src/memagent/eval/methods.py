@@ -8,9 +8,9 @@
 
 `full` and `rag` use one final-answer prompt that carries the context (under a profile that answers
 "Therefore, the answer is ...", the `paper` profile, the release's own full-context prompt and its
-answer rule); every method returns a
-`Prediction` (reply, extracted answer, rule, tokens processed, seconds). A batch that fails in the
-backend becomes predictions with `error` set: the harness scores them 0, never drops them.
+answer rule); every method returns a `Prediction` (reply, extracted answer, rule, tokens processed,
+seconds). A batch that fails in the backend becomes predictions with `error` set: the harness
+scores them 0, never drops them.
 """
 
 from __future__ import annotations
