@@ -131,3 +131,28 @@ def test_unknown_profile_is_one_line_exit_3(tmp_path, capsys, command):
     err = capsys.readouterr().err
     assert info.value.code == 3
     assert err.strip() == "error: unknown profile 'papr'; use auto, default, paper, smollm2-memagent"
+
+
+@pytest.mark.parametrize("method", ["full", "rag"])
+def test_a_prompt_files_context_answer_is_what_the_baselines_ask(tokenizer, tmp_path, method):
+    from memagent.data import Sample
+    from memagent.eval.methods import make_method
+
+    f = tmp_path / "p.toml"
+    f.write_text('context_answer = "DOC[{context}] Q[{problem}] Answer in \\\\boxed{{}}."\n')
+    config = AgentConfig(budgets=PAPER.budgets(), templates=PromptTemplates.from_file(f))
+    sample = Sample(id="s", task="t", context="Paris is in {France}.\n", question="Where? ",
+                    answers=["France"], metric="recall")
+    llm = Records(tokenizer)
+    [prediction] = make_method(method, llm, config, tokenizer).predict([sample])
+    assert llm.requests[0].messages[-1]["content"] == (
+        "DOC[Paris is in {France}.] Q[Where?] Answer in \\boxed{}."
+    )
+    assert (prediction.answer, prediction.rule) == ("41", "boxed")  # the file's answer_style
+
+
+def test_a_context_answer_without_its_context_fails_at_load(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('context_answer = "Q: {problem}"\n')
+    with pytest.raises(InputError, match="prompt template 'context_answer' lacks \\{context\\}"):
+        PromptTemplates.from_file(f)

@@ -102,7 +102,10 @@ F32=(--split heldout --dtype float32 --methods memagent)
 # v6 = configs/rl/sft-smollm2-v6.yaml (v5 continued with chains in a syntax drawn per episode).
 # v7 = configs/rl/sft-smollm2-v7.yaml (v6 continued with hops that may repeat their keyword).
 for v in v3 v4 v5 v6 v7; do
-  if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped); else A=(--adapter runs/sft-smollm2-$v/final); fi
+  # v6 is the shipped default (the package's adapter, sha 47c79a48...), so it needs no --adapter
+  if [[ $v == v3 ]]; then A=(--adapter runs/v3-shipped)
+  elif [[ $v == v6 ]]; then A=()
+  else A=(--adapter runs/sft-smollm2-$v/final); fi
   A+=(--profile smollm2-memagent)
   if run $v-f32-8k; then  # v3's run listed niah_multikey_1,niah_single_1 here too (one process)
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k
@@ -135,6 +138,15 @@ for v in v3 v4 v5 v6 v7; do
   fi
   if run $v-f32-128k; then
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k
+  fi
+  if run $v-f32-128k-b; then
+    memagent eval "${A[@]}" --tasks niah_multikey_1,niah_single_1 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k-b
+  fi
+  if run $v-f32-vt-128k; then
+    memagent eval "${A[@]}" --tasks vt --lengths 128k -n 3 --batch 3 --seed 1 --style release "${F32[@]}" --out $OUT/$v-f32-vt-128k
+  fi
+  if run $v-f32-1m; then  # one 1,048,576-token document on RULER's noise haystack
+    memagent eval "${A[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 --seed 1 "${F32[@]}" --out $OUT/$v-f32-1m
   fi
 done
 python $OUT/summarize.py

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from memagent.config import Budgets
 from memagent.prompts import (
+    RELEASE_CONTEXT_ANSWER,
     RELEASE_FINAL_ANSWER_IS,
     RELEASE_FINAL_BOXED,
     RELEASE_MEMORY_UPDATE,
@@ -130,6 +131,7 @@ PAPER = Profile(
         final_answer=RELEASE_FINAL_ANSWER_IS,
         empty_reply="clear",
         answer_style="answer_is",
+        context_answer=RELEASE_CONTEXT_ANSWER,
     ),
     sampling=SamplingParams(temperature=0.7, top_p=0.95),  # taskutils/memory_eval/run.py
     train_templates=PromptTemplates(

@@ -5,7 +5,8 @@ section -> "Updated memory:") and a final-answer prompt (problem, memory -> answ
 The release writes `<problem> ` with a space before the newline; the defaults do not, the
 RELEASE_* templates do (profile `paper`). The release's evaluation client asks the final answer as
 "Therefore, the answer is ..." (RELEASE_FINAL_ANSWER_IS, read with answer_style "answer_is").
-Users replace them from a TOML file with `memory_update` and `final_answer` keys.
+Users replace them from a TOML file with `memory_update` and `final_answer` keys (and
+`context_answer`, the one-turn prompt of the full-context and retrieval baselines).
 """
 
 from __future__ import annotations
@@ -60,6 +61,32 @@ RELEASE_FINAL_ANSWER_IS = FINAL_ANSWER.replace("<problem>\n", "<problem> \n").re
     'and format your response as follows "Therefore, the answer is (insert answer here)".',
 )
 
+# The one-turn prompt of the `full` and `rag` baselines: the whole (or retrieved) context in the
+# prompt, answered at once.
+CONTEXT_ANSWER = """You are presented with a problem and a context. Please answer the problem based on the context and put the answer in \\boxed{{}}.
+
+<problem>
+{problem}
+</problem>
+
+<context>
+{context}
+</context>
+
+Your answer:
+"""
+
+# The release's full-context client (taskutils/memory_eval/utils/openai_api.py, template_0shot).
+RELEASE_CONTEXT_ANSWER = """Please read the following text and answer the question below.
+
+<text>
+{context}
+</text>
+
+{problem}
+
+Format your response as follows: "Therefore, the answer is (insert answer here)"."""
+
 # How the final reply becomes an answer: "boxed" (answer.extract_answer: the last \\boxed{}, then
 # reported fallbacks) or "answer_is" (the release's evaluation: what follows the last "the answer
 # is", no fallback).
@@ -70,7 +97,10 @@ EMPTY_REPLIES = ("keep", "clear")
 _REQUIRED = {
     "memory_update": ("{problem}", "{memory}", "{chunk}"),
     "final_answer": ("{problem}", "{memory}"),
+    "context_answer": ("{problem}", "{context}"),
 }
+_KEYS = ("memory_update", "final_answer", "context_answer", "system", "empty_memory", "keep_reply",
+         "empty_reply")
 
 
 class Layout(str, Enum):
@@ -119,6 +149,8 @@ class PromptTemplates:
     # found) or "clear" it (the release: the memory is the reply, even "").
     empty_reply: str = "keep"
     answer_style: str = "boxed"  # one of ANSWER_STYLES
+    # The baselines' prompt (eval's `full` and `rag`), answered by the same answer_style.
+    context_answer: str = CONTEXT_ANSWER
 
     def __post_init__(self) -> None:
         if self.answer_style not in ANSWER_STYLES:
@@ -129,7 +161,8 @@ class PromptTemplates:
             raise InputError(
                 f"empty_reply must be one of {', '.join(EMPTY_REPLIES)}, not {self.empty_reply!r}"
             )
-        for name in ("memory_update", "final_answer", "empty_memory", "system", "keep_reply"):
+        for name in ("memory_update", "final_answer", "context_answer", "empty_memory", "system",
+                     "keep_reply"):
             value = getattr(self, name)
             optional = name in ("system", "keep_reply")
             if not isinstance(value, str) and not (optional and value is None):
@@ -150,7 +183,8 @@ class PromptTemplates:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PromptTemplates:
-        """Load `memory_update`, `final_answer` (and optional `system`) from a TOML file."""
+        """Load the templates (`memory_update`, `final_answer`, optional `context_answer`,
+        `system`, ...) from a TOML file; a key left out keeps memagent's default."""
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -163,9 +197,7 @@ class PromptTemplates:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             reason = " ".join(str(exc).split())
             raise InputError(f"prompt file {p} is not valid TOML: {reason}") from exc
-        unknown = set(data) - {
-            "memory_update", "final_answer", "system", "empty_memory", "keep_reply", "empty_reply"
-        }
+        unknown = set(data) - set(_KEYS)
         if unknown:
             raise InputError(f"prompt file {p}: unknown keys {sorted(unknown)}")
         for key, value in data.items():
@@ -177,6 +209,7 @@ class PromptTemplates:
         return cls(
             memory_update=data.get("memory_update", defaults.memory_update),
             final_answer=data.get("final_answer", defaults.final_answer),
+            context_answer=data.get("context_answer", defaults.context_answer),
             system=data.get("system"),
             empty_memory=data.get("empty_memory", NO_MEMORY),
             keep_reply=data.get("keep_reply"),
@@ -223,6 +256,11 @@ class PromptTemplates:
     def final_answer_messages(self, problem: str, memory: str) -> tuple[Message, ...]:
         text = _fill(self.final_answer, problem=problem, memory=memory or self.empty_memory)
         return self._wrap(text)
+
+    def context_answer_messages(self, problem: str, context: str) -> tuple[Message, ...]:
+        """The baselines' one-turn prompt. Question and context are stripped, as the release's
+        full-context client strips them."""
+        return self._wrap(_fill(self.context_answer, problem=problem.strip(), context=context.strip()))
 
 
 def _toml_type(value: object) -> str:

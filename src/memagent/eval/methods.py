@@ -6,9 +6,9 @@
 - `rag`: BM25 (bm25s) over chunks of the agent's chunk size; the best-scoring chunks that fit one
   window are packed in document order, then the model answers once.
 
-`full` and `rag` use one final-answer prompt that carries the context (under a profile that answers
-"Therefore, the answer is ...", the `paper` profile, the release's own full-context prompt and its
-answer rule); every method returns a `Prediction` (reply, extracted answer, rule, tokens processed,
+`full` and `rag` ask with the profile's one-turn context prompt (`PromptTemplates.context_answer`:
+memagent's boxed prompt, or under `--profile paper` the release's full-context prompt) and read the
+reply by the profile's answer rule, as the memagent method does; every method returns a `Prediction` (reply, extracted answer, rule, tokens processed,
 seconds). A batch that fails in the backend becomes predictions with `error` set: the harness
 scores them 0, never drops them.
 """
@@ -25,36 +25,9 @@ from memagent.config import AgentConfig
 from memagent.data import Sample
 from memagent.errors import InputError, MemAgentError
 from memagent.job import Job
+from memagent.prompts import PromptTemplates
 from memagent.sources import text_blocks
 from memagent.types import LLM, ChatRequest, Message, Tokenizer
-
-CONTEXT_ANSWER = (
-    "You are presented with a problem and a context. Please answer the problem based on the "
-    "context and put the answer in \\boxed{}."
-) + """
-
-<problem>
-{problem}
-</problem>
-
-<context>
-{context}
-</context>
-
-Your answer:
-"""
-
-# The release's full-context client (taskutils/memory_eval/utils/openai_api.py, template_0shot);
-# it strips the context and the question before filling it in.
-RELEASE_CONTEXT_ANSWER = """Please read the following text and answer the question below.
-
-<text>
-{context}
-</text>
-
-{problem}
-
-Format your response as follows: "Therefore, the answer is (insert answer here)"."""
 
 GAP = "\n...\n"  # marks where a middle-truncated context lost its middle
 METHODS = ("memagent", "full", "rag")
@@ -79,33 +52,22 @@ def failed(error: BaseException, seconds: float = 0.0) -> Prediction:
     return Prediction("", None, "error", 0, 0, seconds, error=f"{type(error).__name__}: {error}")
 
 
-def context_messages(
-    question: str, context: str, answer_style: str = "boxed"
-) -> tuple[Message, ...]:
-    """The one-turn prompt of `full` and `rag`: boxed, or the release's for "answer_is"."""
-    template = CONTEXT_ANSWER
-    if answer_style == "answer_is":
-        template, question, context = RELEASE_CONTEXT_ANSWER, question.strip(), context.strip()
-    # Plain replace, never str.format: documents contain braces. The context goes in last, so a
-    # "{problem}" inside a document stays text.
-    text = template.replace("{problem}", question).replace("{context}", context)
-    return ({"role": "user", "content": text},)
-
-
 def middle_truncate(
     tokenizer: Tokenizer,
     question: str,
     context: str,
     window: int,
     output: int,
-    answer_style: str = "boxed",
+    templates: PromptTemplates | None = None,
 ) -> tuple[tuple[Message, ...], int]:
     """Messages whose prompt + `output` fits `window`, keeping the context's head and tail tokens.
 
     Returns (messages, context tokens kept). Decoding a token slice and re-encoding it can shift a
     boundary token, so the fit is checked on the rendered prompt and tightened until it holds.
     """
-    messages = context_messages(question, context, answer_style)
+    templates = templates or PromptTemplates()
+    context = context.strip()  # as the prompt shows it, so the kept count is exact
+    messages = templates.context_answer_messages(question, context)
     room = window - output - tokenizer.chat_token_count(messages)
     ids = tokenizer.encode(context)
     if room >= 0:
@@ -114,7 +76,7 @@ def middle_truncate(
     while keep > 0:
         head = keep // 2
         text = tokenizer.decode(ids[:head]) + GAP + tokenizer.decode(ids[len(ids) - (keep - head):])
-        messages = context_messages(question, text, answer_style)
+        messages = templates.context_answer_messages(question, text)
         over = tokenizer.chat_token_count(messages) + output - window
         if over <= 0:
             return messages, keep
@@ -155,7 +117,7 @@ class Method:
         self.tokenizer = tokenizer
         # Resolving checks the budgets against the window once, for every method alike.
         self.budgets = config.budgets.resolve(tokenizer, config.templates)
-        self.answer_style = config.templates.answer_style
+        self.templates = config.templates
 
     def predict(self, samples: Sequence[Sample]) -> list[Prediction]:
         raise NotImplementedError
@@ -198,7 +160,7 @@ class FullMethod(Method):
         b = self.budgets
         try:
             prompts = [middle_truncate(self.tokenizer, s.question, s.context, b.window, b.output,
-                                       self.answer_style) for s in samples]
+                                       self.templates) for s in samples]
         except MemAgentError as exc:
             return [failed(exc) for _ in samples]
         return _answer_batch(self.llm, self.config, prompts)
@@ -236,13 +198,13 @@ class RagMethod(Method):
         k = len(ranked)
         while k > 1:
             text = "\n\n".join(chunks[i] for i in sorted(ranked[:k]))
-            messages = context_messages(question, text, self.answer_style)
+            messages = self.templates.context_answer_messages(question, text)
             if self.tokenizer.chat_token_count(messages) + b.output <= b.window:
                 return messages, len(self.tokenizer.encode(text))
             k = min(k - 1, max(1, (b.window - b.output) // b.chunk))
         best = chunks[ranked[0]] if ranked else ""
         return middle_truncate(self.tokenizer, question, best, b.window, b.output,
-                               self.answer_style)
+                               self.templates)
 
 
 MethodFactory = Callable[[LLM, AgentConfig, Tokenizer], Method]
