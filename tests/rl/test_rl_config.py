@@ -73,6 +73,8 @@ def test_toml_is_accepted(tmp_path: Path) -> None:
         ("data:\n  max_document_tokens: 1\n", ["data.max_document_tokens", "greater than or"]),
         ("sft:\n  tasks: {vt_cod: 1.0}\n", ["sft.tasks takes weights", "vt_code"]),
         ("sft:\n  tasks: {vt: -1.0, single: 2.0}\n", ["sft.tasks takes weights >= 0"]),
+        ("data:\n  tasks: {vt: 1.0}\n", ["data.tasks and data.haystacks need data.task: episodes"]),
+        ("data:\n  task: episodes\n  haystacks: [devil]\n", ["data.haystacks: unknown ['devil']"]),
         ("- a\n- b\n", ["top level must be a mapping"]),
         ("loss: [\n", ["not valid YAML"]),
     ],
@@ -109,3 +111,21 @@ def test_rollout_budgets_are_budgets_flat_or_nested() -> None:
         build_config({"rollout": {"window": 0}})
     with pytest.raises(InputError, match=r"did you mean 'chunk'.*allowed here:.*window"):
         build_config({"rollout": {"chnk": 3}})
+
+
+def test_rl_episodes_draw_the_configured_tasks_and_train_haystacks(tokenizer) -> None:
+    """data.tasks weights both splits' episode tasks; data.haystacks picks the training split's
+    sources only (held-out questions keep the held-out haystacks)."""
+    from memagent.data.episodes import TRAIN_HAYSTACKS
+    from memagent.rl.trainer import make_source
+
+    data = {"task": "episodes", "min_chunks": 1, "max_chunks": 2, "tasks": {"vt_any": 1.0},
+            "haystacks": ["noise", "pydoc"]}
+    source = make_source(build_config({"data": data}), tokenizer, chunk=128)
+    train, held = source.take(6), source.held_out(3)
+    assert {q.meta["task"] for q in train + held} == {"vt_any"}
+    assert {q.meta["haystack"] for q in train} <= {"noise", "pydoc"}
+    assert not {q.meta["haystack"] for q in held} & set(TRAIN_HAYSTACKS)
+    default = make_source(build_config({"data": {**data, "tasks": None, "haystacks": None}}),
+                          tokenizer, chunk=128)
+    assert len({q.meta["task"] for q in default.take(12)}) > 1

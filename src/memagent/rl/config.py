@@ -143,12 +143,23 @@ class DataConfig(_Section):
         "max_document_tokens // 2 tokens of the policy's tokenizer (chunking.center_truncate), as "
         "the release does to training and validation contexts (8 x 5000); null = whole documents",
     )
+    tasks: dict[str, float] | None = Field(
+        None, description="episodes: task weights of the training and held-out questions "
+        "(data/episodes.py); None: TASK_WEIGHTS"
+    )
+    haystacks: tuple[str, ...] | None = Field(
+        None, description="episodes: train haystack kinds drawn; None: all of them (the held-out "
+        "questions keep the held-out haystacks)"
+    )
     seed: int = 0
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
         if self.task == "file" and (self.train_file is None or self.eval_file is None):
             raise ValueError("data.task: file needs data.train_file and data.eval_file (JSONL)")
+        if (self.tasks is not None or self.haystacks is not None) and self.task != "episodes":
+            raise ValueError(f"data.tasks and data.haystacks need data.task: episodes, not {self.task}")
+        _check_episode_mix("data", self.tasks, self.haystacks)
         if self.min_chunks > self.max_chunks:
             raise ValueError(
                 f"data.min_chunks ({self.min_chunks}) > data.max_chunks ({self.max_chunks}); "
@@ -212,21 +223,27 @@ class SFTConfig(_Section):
     def _check(self) -> SFTConfig:
         if set(self.mix) - {"find", "keep", "final"} or sum(self.mix.values()) <= 0:
             raise ValueError("sft.mix takes weights for find, keep and final (sum > 0)")
-        from memagent.data.episodes import TASK_WEIGHTS, TRAIN_HAYSTACKS
-
-        if self.tasks is not None and (
-            set(self.tasks) - set(TASK_WEIGHTS) or sum(self.tasks.values()) <= 0
-            or min(self.tasks.values()) < 0
-        ):
-            raise ValueError(
-                f"sft.tasks takes weights >= 0 (sum > 0) for {', '.join(TASK_WEIGHTS)}"
-            )
-
-        if unknown := set(self.haystacks or ()) - set(TRAIN_HAYSTACKS):
-            raise ValueError(
-                f"sft.haystacks: unknown {sorted(unknown)}; choose from {', '.join(TRAIN_HAYSTACKS)}"
-            )
+        _check_episode_mix("sft", self.tasks, self.haystacks)
         return self
+
+
+def _check_episode_mix(
+    section: str, tasks: dict[str, float] | None, haystacks: tuple[str, ...] | None
+) -> None:
+    """Episode task weights and train haystacks, as SFT and RL's episodes task take them."""
+    from memagent.data.episodes import TASK_WEIGHTS, TRAIN_HAYSTACKS
+
+    if tasks is not None and (
+        set(tasks) - set(TASK_WEIGHTS) or sum(tasks.values()) <= 0 or min(tasks.values()) < 0
+    ):
+        raise ValueError(
+            f"{section}.tasks takes weights >= 0 (sum > 0) for {', '.join(TASK_WEIGHTS)}"
+        )
+    if unknown := set(haystacks or ()) - set(TRAIN_HAYSTACKS):
+        raise ValueError(
+            f"{section}.haystacks: unknown {sorted(unknown)}; choose from "
+            f"{', '.join(TRAIN_HAYSTACKS)}"
+        )
 
 
 class TrainConfig(_Section):

@@ -207,19 +207,37 @@ class EpisodeStream(NeedleStream):
     split (unseen templates, haystacks, keys and values) for the before/after evaluation.
 
     Multi-value answers are one string joined in document order, as the oracle boxes them, so the
-    strict boxed reward asks for every value. Positions and `take` are NeedleStream's.
+    strict boxed reward asks for every value. Positions and `take` are NeedleStream's. `tasks`
+    weights the episode tasks of both splits; `haystacks` picks the training split's sources.
     """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        chunk: int,
+        min_chunks: int,
+        max_chunks: int,
+        seed: int,
+        tasks: dict[str, float] | None = None,
+        haystacks: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(tokenizer, chunk, min_chunks, max_chunks, seed)
+        self.tasks = tuple(tasks.items()) if tasks is not None else None
+        self.haystacks = haystacks
 
     def at(self, index: int, offset: int | None = None, split: str = "train") -> Question:
         from memagent.data.episodes import EpisodeSpec, episode_document, generate_episode
 
         # RL_SEED_OFFSET: never the SFT stream's (seed, index) episodes
         offset = RL_SEED_OFFSET if offset is None else offset
-        spec = EpisodeSpec(self.chunk, self.min_chunks, self.max_chunks)
+        spec = EpisodeSpec(self.chunk, self.min_chunks, self.max_chunks,
+                           haystacks=self.haystacks if split == "train" else None,
+                           task_weights=self.tasks)
         ep = generate_episode(split, self.seed + offset, index, self.tokenizer, spec)
         return Question(
             id=ep.id, question=ep.question, document=episode_document(ep),
-            answers=[", ".join(ep.answers)], meta={"chunks": len(ep.chunks)},
+            answers=[", ".join(ep.answers)],
+            meta={"chunks": len(ep.chunks), "task": ep.task, "haystack": ep.haystack},
         )  # fmt: skip
 
     def held_out(self, n: int) -> list[Question]:

@@ -133,9 +133,11 @@ def make_source(cfg: TrainConfig, tokenizer: Any, chunk: int, rank: int = 0) -> 
         assert d.train_file is not None and d.eval_file is not None  # checked by DataConfig
         src = SampleFileStream(d.train_file, d.eval_file)
         src.position = rank * 1_000_000  # disjoint offsets per rank (cycling through the file)
+    elif d.task == "episodes":
+        src = EpisodeStream(tokenizer, chunk, d.min_chunks, d.max_chunks,
+                            seed=d.seed + 7_777 * rank, tasks=d.tasks, haystacks=d.haystacks)
     else:
-        stream = EpisodeStream if d.task == "episodes" else NeedleStream
-        src = stream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=d.seed + 7_777 * rank)
+        src = NeedleStream(tokenizer, chunk, d.min_chunks, d.max_chunks, seed=d.seed + 7_777 * rank)
     if d.max_document_tokens is None:
         return src
     return CenterTruncated(src, tokenizer, d.max_document_tokens)
