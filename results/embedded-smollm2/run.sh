@@ -145,6 +145,14 @@ for v in v3 v4 v5 v6 v7; do
   if run $v-f32-vt-128k; then
     memagent eval "${A[@]}" --tasks vt --lengths 128k -n 3 --batch 3 --seed 1 --style release "${F32[@]}" --out $OUT/$v-f32-vt-128k
   fi
+  # the profile's chunk size as a variable (issue 9): 256-token chunks (in the training mix) on the
+  # same samples as $v-f32-8k and $v-f32-vt; twice the memory calls, each with a smaller haystack
+  if run $v-f32-8k-c256; then
+    memagent eval "${A[@]}" --chunk 256 --tasks niah_single_2,niah_single_3 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-8k-c256
+  fi
+  if run $v-f32-vt-c256; then
+    memagent eval "${A[@]}" --chunk 256 --tasks vt --lengths 8k -n ${VT_N:-10} --batch 10 --style release "${F32[@]}" --out $OUT/$v-f32-vt-c256
+  fi
   if run $v-f32-1m; then  # one 1,048,576-token document on RULER's noise haystack
     memagent eval "${A[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 --seed 1 "${F32[@]}" --out $OUT/$v-f32-1m
   fi
