@@ -91,3 +91,22 @@ def test_a_prompt_file_sets_the_empty_reply_rule(tmp_path):
     f.write_text('empty_reply = "wipe"\n')
     with pytest.raises(InputError, match="empty_reply must be one of keep, clear"):
         PromptTemplates.from_file(f)
+
+
+def test_a_prompt_file_layers_over_the_profiles_templates(tmp_path):
+    """--prompts changes the keys it names; the rest (and the answer rule) stay the profile's."""
+    from memagent.cli.options import agent_config
+    from memagent.config import Budgets
+    from memagent.profile import PAPER
+
+    f = tmp_path / "p.toml"
+    f.write_text('final_answer = "Q {problem} M {memory} Therefore, the answer is"\n')
+    t = agent_config(PAPER, Budgets(), None, None, None, f).templates
+    assert t.final_answer.startswith("Q {problem}")
+    assert (t.memory_update, t.context_answer) == (PAPER.templates.memory_update,
+                                                   PAPER.templates.context_answer)
+    assert (t.answer_style, t.empty_reply) == ("answer_is", "clear")
+    assert PromptTemplates.from_file(f).memory_update == PromptTemplates().memory_update
+    f.write_text('memory_update = "{problem} {memory}"\n')
+    with pytest.raises(InputError, match=f"prompt file {f}: prompt template 'memory_update' lacks"):
+        PromptTemplates.from_file(f, base=PAPER.templates)

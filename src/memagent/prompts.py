@@ -12,7 +12,7 @@ Users replace them from a TOML file with `memory_update` and `final_answer` keys
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -182,9 +182,10 @@ class PromptTemplates:
         return cls()
 
     @classmethod
-    def from_file(cls, path: str | Path) -> PromptTemplates:
-        """Load the templates (`memory_update`, `final_answer`, optional `context_answer`,
-        `system`, ...) from a TOML file; a key left out keeps memagent's default."""
+    def from_file(cls, path: str | Path, base: PromptTemplates | None = None) -> PromptTemplates:
+        """Templates from a TOML file (`memory_update`, `final_answer`, `context_answer`,
+        `system`, `empty_memory`, `keep_reply`, `empty_reply`) over `base` (a profile's
+        templates; memagent's defaults when None): a key the file leaves out keeps base's."""
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -205,16 +206,10 @@ class PromptTemplates:
                 raise InputError(
                     f"prompt file {p}: '{key}' must be a string, not {_toml_type(value)}"
                 )
-        defaults = cls()
-        return cls(
-            memory_update=data.get("memory_update", defaults.memory_update),
-            final_answer=data.get("final_answer", defaults.final_answer),
-            context_answer=data.get("context_answer", defaults.context_answer),
-            system=data.get("system"),
-            empty_memory=data.get("empty_memory", NO_MEMORY),
-            keep_reply=data.get("keep_reply"),
-            empty_reply=data.get("empty_reply", defaults.empty_reply),
-        )
+        try:
+            return replace(base if base is not None else cls(), **data)
+        except InputError as exc:
+            raise InputError(f"prompt file {p}: {exc}") from exc
 
     @property
     def problem_repeats(self) -> int:

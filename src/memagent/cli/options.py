@@ -90,7 +90,7 @@ ApiKeyOpt = Annotated[
 WindowOpt = Annotated[int | None, typer.Option(help="Context window in tokens (default: profile).")]
 QueryOpt = Annotated[int | None, typer.Option(help="Question budget in tokens (default: profile).")]
 ChunkOpt = Annotated[
-    int | None, typer.Option(help="Chunk size in tokens (default: profile; paper: what fits).")
+    int | None, typer.Option(help="Chunk size in tokens (default: the profile's; 5000 under default and paper).")
 ]
 MemoryOpt = Annotated[
     int | None,
@@ -148,7 +148,8 @@ def agent_config(
     return AgentConfig(
         budgets=budgets,
         sampling=profile.sampling_with(temperature, top_p, seed),
-        templates=PromptTemplates.from_file(prompts) if prompts else profile.templates,
+        templates=(PromptTemplates.from_file(prompts, base=profile.templates) if prompts
+                   else profile.templates),
     )
 
 

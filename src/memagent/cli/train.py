@@ -24,7 +24,7 @@ def train_command(
     check: Annotated[bool, Opt("--check", help="Validate the config, print it, and exit.")] = False,
     progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
 ) -> int:
-    """Train the memory agent with Multi-Conv RL (presets: paper-release, dapo)."""
+    """Train the memory agent with Multi-Conv RL (presets: paper-release, paper-release-14b, dapo)."""
     from memagent.rl.config import build_config, load_config
 
     cfg = load_config(config)
