@@ -8,8 +8,8 @@
 
 `full` and `rag` ask with the profile's one-turn context prompt (`PromptTemplates.context_answer`:
 memagent's boxed prompt, or under `--profile paper` the release's full-context prompt) and read the
-reply by the profile's answer rule, as the memagent method does; every method returns a `Prediction` (reply, extracted answer, rule, tokens processed,
-seconds). A batch that fails in the backend becomes predictions with `error` set: the harness
+reply by the profile's answer rule, as the memagent method does. Every method returns a
+`Prediction` (reply, extracted answer, rule, tokens processed, seconds). A batch that fails in the backend becomes predictions with `error` set: the harness
 scores them 0, never drops them.
 """
 
