@@ -157,4 +157,8 @@ for v in v3 v4 v5 v6 v7; do
     memagent eval "${A[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 --seed 1 "${F32[@]}" --out $OUT/$v-f32-1m
   fi
 done
+# the untrained model under the same profile, on the samples of v6-f32-8k / v6-f32-8k-b
+if run base-f32-8k; then
+  memagent eval --base --profile smollm2-memagent --tasks niah_single_3,niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/base-f32-8k
+fi
 python $OUT/summarize.py

@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PROFILE_CHUNK = 512  # the smollm2-memagent profile's chunk
 LABELS = {
     "v3": "v3 SFT (shipped before v6)",
     "v3-f32": "v3 SFT, float32, current code",
@@ -23,6 +24,7 @@ LABELS = {
     "rl": "v2 + RL, 16 steps (not shipped)",
     "trained": "v1 SFT (shipped before v2)",
     "base": "base (--base, same profile)",
+    "base-f32": "base (--base, same profile), float32, current code",
     "baseline": "base, paper profile (8K window)",
 }
 
@@ -38,6 +40,9 @@ def load() -> dict[tuple[str, str, str, int], list[dict]]:
         suffix = " (release texts)" if run.get("style") == "release" else ""
         if run.get("seed", 0):  # other samples than seed 0's: not paired with them
             variant += f" @seed{run['seed']}"
+        chunk = run.get("budgets", {}).get("chunk")
+        if run.get("profile") == "smollm2-memagent" and chunk not in (None, PROFILE_CHUNK):
+            variant += f" @chunk{chunk}"  # --chunk over the profile's: its own row
         for line in samples.read_text().splitlines():
             row = json.loads(line)
             cells[(variant, row["method"], row["task"] + suffix, row["length"])].append(row)
@@ -45,8 +50,10 @@ def load() -> dict[tuple[str, str, str, int], list[dict]]:
 
 
 def label(variant: str) -> str:
+    variant, _, chunk = variant.partition(" @chunk")
     name, _, seed = variant.partition(" @seed")
-    return LABELS.get(name, name) + (f"; samples of --seed {seed}" if seed else "")
+    return (LABELS.get(name, name) + (f"; samples of --seed {seed}" if seed else "")
+            + (f"; --chunk {chunk}" if chunk else ""))
 
 
 def main() -> None:
