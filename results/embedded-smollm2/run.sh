@@ -157,6 +157,21 @@ for v in v3 v4 v5 v6 v7; do
     memagent eval "${A[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 --seed 1 "${F32[@]}" --out $OUT/$v-f32-1m
   fi
 done
+# v6 + RL (configs/rl/rl-smollm2-v6.yaml: Multi-Conv DAPO on the shipped adapter, 16 steps), on the
+# samples of v6-f32-8k, v6-f32-8k-b and the first ten of v6-f32-vt (paired with v6)
+RL6=(--adapter runs/rl-smollm2-v6/final --profile smollm2-memagent)
+if run rl6-f32-8k; then
+  memagent eval "${RL6[@]}" --tasks niah_single_3 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/rl6-f32-8k
+fi
+if run rl6-f32-8k-b; then
+  memagent eval "${RL6[@]}" --tasks niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/rl6-f32-8k-b
+fi
+if run rl6-f32-vt; then
+  memagent eval "${RL6[@]}" --tasks vt --lengths 8k -n 10 --batch 10 --style release "${F32[@]}" --out $OUT/rl6-f32-vt
+fi
+if run rl6-f32-8k-c; then
+  memagent eval "${RL6[@]}" --tasks niah_single_2 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/rl6-f32-8k-c
+fi
 # the untrained model under the same profile, on the samples of v6-f32-8k / v6-f32-8k-b
 if run base-f32-8k; then
   memagent eval --base --profile smollm2-memagent --tasks niah_single_3,niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/base-f32-8k
