@@ -118,7 +118,10 @@ for v in v3 v4 v5 v6 v7; do
   fi
   # --seed 1: fresh samples, not the ones v3's long-document failures were read from
   if run $v-f32-32k; then
-    memagent eval "${A[@]}" --tasks niah_single_3 --lengths 32k -n 5 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k
+    memagent eval "${A[@]}" --tasks niah_single_3 --lengths 32k -n 10 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k
+  fi  # (run first with -n 5; v3's cell has those 5)
+  if run $v-f32-32k-b; then  # the other essay-haystack tasks at 32K (issue 9 asks n >= 10)
+    memagent eval "${A[@]}" --tasks niah_single_2,niah_multikey_1 --lengths 32k -n 10 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k-b
   fi
   # vt under --style release: RULER's vt question carries a ~500-token worked example, over this
   # profile's 256-token query budget (every sample would be an error); the release's texts have none.
@@ -134,7 +137,7 @@ for v in v3 v4 v5 v6 v7; do
     memagent eval "${A[@]}" --tasks niah_single_2 --lengths 8k -n 20 --batch 10 --seed 1 "${F32[@]}" --out $OUT/$v-f32-8k-s1
   fi
   if run $v-f32-vt-32k; then
-    memagent eval "${A[@]}" --tasks vt --lengths 32k -n 5 --batch 5 --seed 1 --style release "${F32[@]}" --out $OUT/$v-f32-vt-32k
+    memagent eval "${A[@]}" --tasks vt --lengths 32k -n ${VT_N:-10} --batch 5 --seed 1 --style release "${F32[@]}" --out $OUT/$v-f32-vt-32k
   fi
   if run $v-f32-128k; then
     memagent eval "${A[@]}" --tasks niah_single_2,niah_single_3 --lengths 128k -n 3 --batch 3 --seed 1 "${F32[@]}" --out $OUT/$v-f32-128k
