@@ -179,4 +179,19 @@ fi
 if run base-f32-8k; then
   memagent eval --base --profile smollm2-memagent --tasks niah_single_3,niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/base-f32-8k
 fi
+# The base model's full-context and BM25 baselines in its own 8K window, current code, float32, on
+# the samples of the v6 cells (8K: --seed 0 as v6-f32-8k*; 32K and 128K: --seed 1 as v6-f32-32k* and
+# v6-f32-128k*), so each baseline cell is paired with the shipped agent's.
+# BM25 retrieves the shipped profile's 512-token chunks (the agent's unit of reading), as many as fit.
+BASE_F32=(--base --profile default --window 8192 --output 128 --chunk 512 --methods full,rag --split heldout --dtype float32)
+if run baseline-f32-8k; then
+  memagent eval "${BASE_F32[@]}" --tasks niah_single_1,niah_single_2,niah_single_3,niah_multikey_1 --lengths 8k -n 5 --batch 5 --out $OUT/baseline-f32-8k
+fi
+if run baseline-f32-long; then
+  memagent eval "${BASE_F32[@]}" --tasks niah_single_1,niah_single_2,niah_single_3,niah_multikey_1 --lengths 32k,128k -n 3 --batch 3 --seed 1 --out $OUT/baseline-f32-long
+fi
+if run baseline-f32-vt; then
+  memagent eval "${BASE_F32[@]}" --tasks vt --lengths 8k -n 5 --batch 5 --style release --out $OUT/baseline-f32-vt
+  memagent eval "${BASE_F32[@]}" --tasks vt --lengths 32k -n 3 --batch 3 --seed 1 --style release --out $OUT/baseline-f32-vt-32k
+fi
 python $OUT/summarize.py
