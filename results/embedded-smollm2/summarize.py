@@ -27,6 +27,7 @@ LABELS = {
     "base": "base (--base, same profile)",
     "base-f32": "base (--base, same profile), float32, current code",
     "baseline": "base, paper profile (8K window)",
+    "baseline-f32": "base, own 8K window (--profile default), float32, current code; BM25 over 512-token chunks",
 }
 
 
