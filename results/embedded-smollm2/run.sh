@@ -123,6 +123,9 @@ for v in v3 v4 v5 v6 v7; do
   if run $v-f32-32k-b; then  # the other essay-haystack tasks at 32K (issue 9 asks n >= 10)
     memagent eval "${A[@]}" --tasks niah_single_2,niah_multikey_1 --lengths 32k -n 10 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k-b
   fi
+  if run $v-f32-32k-c; then  # RULER's noise haystack at 32K
+    memagent eval "${A[@]}" --tasks niah_single_1 --lengths 32k -n 10 --batch 5 --seed 1 "${F32[@]}" --out $OUT/$v-f32-32k-c
+  fi
   # vt under --style release: RULER's vt question carries a ~500-token worked example, over this
   # profile's 256-token query budget (every sample would be an error); the release's texts have none.
   if run $v-f32-vt; then
@@ -156,6 +159,9 @@ for v in v3 v4 v5 v6 v7; do
   if run $v-f32-vt-c256; then
     memagent eval "${A[@]}" --chunk 256 --tasks vt --lengths 8k -n ${VT_N:-10} --batch 10 --style release "${F32[@]}" --out $OUT/$v-f32-vt-c256
   fi
+  if run $v-f32-episodes; then  # the training mix with fresh seeds (in-distribution) and its held-out shapes
+    memagent eval "${A[@]}" --tasks episodes_train,episodes_heldout --lengths 4k -n 20 --batch 10 "${F32[@]}" --out $OUT/$v-f32-episodes
+  fi
   if run $v-f32-1m; then  # one 1,048,576-token document on RULER's noise haystack
     memagent eval "${A[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 --seed 1 "${F32[@]}" --out $OUT/$v-f32-1m
   fi
@@ -179,6 +185,12 @@ fi
 if run base-f32-8k; then
   memagent eval --base --profile smollm2-memagent --tasks niah_single_3,niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/base-f32-8k
 fi
+if run base-f32-8k-b; then  # on the samples of v6-f32-8k-c and v6-f32-8k (niah_single_2)
+  memagent eval --base --profile smollm2-memagent --tasks niah_single_1,niah_single_2 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/base-f32-8k-b
+fi
+if run base-f32-vt; then  # on the samples of v6-f32-vt
+  memagent eval --base --profile smollm2-memagent --tasks vt --lengths 8k -n 20 --batch 10 --style release "${F32[@]}" --out $OUT/base-f32-vt
+fi
 # The base model's full-context and BM25 baselines in its own 8K window, current code, float32, on
 # the samples of the v6 cells (8K: --seed 0 as v6-f32-8k*; 32K and 128K: --seed 1 as v6-f32-32k* and
 # v6-f32-128k*), so each baseline cell is paired with the shipped agent's.
@@ -193,5 +205,11 @@ fi
 if run baseline-f32-vt; then
   memagent eval "${BASE_F32[@]}" --tasks vt --lengths 8k -n 5 --batch 5 --style release --out $OUT/baseline-f32-vt
   memagent eval "${BASE_F32[@]}" --tasks vt --lengths 32k -n 3 --batch 3 --seed 1 --style release --out $OUT/baseline-f32-vt-32k
+fi
+if run baseline-f32-vt-128k; then
+  memagent eval "${BASE_F32[@]}" --tasks vt --lengths 128k -n 3 --batch 3 --seed 1 --style release --out $OUT/baseline-f32-vt-128k
+fi
+if run baseline-f32-1m; then  # the document of v6-f32-1m
+  memagent eval "${BASE_F32[@]}" --tasks niah_single_1 --lengths 1m -n 1 --batch 1 --seed 1 --out $OUT/baseline-f32-1m
 fi
 python $OUT/summarize.py

@@ -54,8 +54,11 @@ def load() -> dict[tuple[str, str, str, int], list[dict]]:
 def label(variant: str) -> str:
     variant, _, chunk = variant.partition(" @chunk")
     name, _, seed = variant.partition(" @seed")
-    return (LABELS.get(name, name) + (f"; samples of --seed {seed}" if seed else "")
-            + (f"; --chunk {chunk}" if chunk else ""))
+    return (
+        LABELS.get(name, name)
+        + (f"; samples of --seed {seed}" if seed else "")
+        + (f"; --chunk {chunk}" if chunk else "")
+    )
 
 
 def main() -> None:
@@ -64,7 +67,9 @@ def main() -> None:
         "| model | method | task | length | accuracy % | n | s/sample (batched, 1 core) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (variant, method, task, length), rows in sorted(cells.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][0], kv[0][1])):
+    for (variant, method, task, length), rows in sorted(
+        cells.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][0], kv[0][1])
+    ):
         acc = 100 * sum(r["score"] for r in rows) / len(rows)
         secs = sum(r["seconds"] for r in rows) / len(rows)
         size = f"{length // 1024}K" if length >= 1024 else str(length)
@@ -87,20 +92,106 @@ def main() -> None:
     for ax, task in zip(axes, tasks, strict=True):
         series = sorted({(k[0], k[1]) for k in cells if k[2] == task})
         for variant, method in series:
-            pts = sorted((k[3], 100 * sum(r["score"] for r in v) / len(v))
-                         for k, v in cells.items() if k[:3] == (variant, method, task))
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                    color=colors[(variant, method)])
+            pts = sorted(
+                (k[3], 100 * sum(r["score"] for r in v) / len(v))
+                for k, v in cells.items()
+                if k[:3] == (variant, method, task)
+            )
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                marker="o",
+                color=colors[(variant, method)],
+            )
         ax.set_xscale("log", base=2)
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("document tokens")
         ax.set_ylim(-5, 105)
     axes[0].set_ylabel("accuracy %")
     handles = [plt.Line2D([], [], color=c, marker="o") for c in colors.values()]
-    fig.legend(handles, [f"{v} {m}" for v, m in colors], loc="upper center", ncol=min(len(colors), 6),
-               fontsize=8)
+    fig.legend(
+        handles,
+        [f"{v} {m}" for v, m in colors],
+        loc="upper center",
+        ncol=min(len(colors), 6),
+        fontsize=8,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.82))
     fig.savefig(HERE / "accuracy.png", dpi=110)
+    plt.close(fig)
+    plot_shipped(cells)
+
+
+# The accuracy-vs-length figure: the shipped agent against the untrained model under the same
+# profile and the base model's own 8K window (full context, BM25). Seed-0 and seed-1 samples of one
+# cell are pooled (both held out); n is written at each point.
+SHIPPED_SERIES = {
+    "shipped agent (v6)": (("v6-f32", "v6-f32 @seed1"), "memagent"),
+    "untrained model, same profile": (("base-f32", "base-f32 @seed1"), "memagent"),
+    "full context, base model (8K window)": (("baseline-f32", "baseline-f32 @seed1"), "full"),
+    "BM25, base model (8K window)": (("baseline-f32", "baseline-f32 @seed1"), "rag"),
+}
+SHIPPED_TASKS = (
+    "niah_single_1",
+    "niah_single_2",
+    "niah_single_3",
+    "niah_multikey_1",
+    "vt (release texts)",
+)
+
+
+def shipped_points(
+    cells: dict, variants: tuple[str, ...], method: str, task: str
+) -> list[tuple[int, float, int]]:
+    pooled: dict[int, list[dict]] = defaultdict(list)
+    for (variant, m, t, length), rows in cells.items():
+        if variant in variants and m == method and t == task:
+            pooled[length].extend(rows)
+    return [
+        (n, 100 * sum(r["score"] for r in rows) / len(rows), len(rows))
+        for n, rows in sorted(pooled.items())
+    ]
+
+
+def plot_shipped(cells: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1, len(SHIPPED_TASKS), figsize=(3.3 * len(SHIPPED_TASKS), 3.9), sharey=True
+    )
+    for ax, task in zip(axes, SHIPPED_TASKS, strict=True):
+        for i, (name, (variants, method)) in enumerate(SHIPPED_SERIES.items()):
+            pts = shipped_points(cells, variants, method, task)
+            if not pts:
+                continue
+            color = plt.get_cmap("tab10")(i)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, label=name)
+            for x, y, n in pts:
+                ax.annotate(
+                    f"n={n}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(3, 4 - 9 * (i % 2)),
+                    fontsize=6,
+                    color=color,
+                )
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([2**13, 2**15, 2**17, 2**20], ["8K", "32K", "128K", "1M"])
+        ax.set_xlim(2**12.5, 2**20.5)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("document tokens")
+        ax.set_ylim(-5, 105)
+    axes[0].set_ylabel("accuracy % (held-out)")
+    legend = {
+        name: h for ax in axes for h, name in zip(*ax.get_legend_handles_labels(), strict=True)
+    }
+    names = [name for name in SHIPPED_SERIES if name in legend]
+    fig.legend(
+        [legend[name] for name in names], names, loc="upper center", ncol=len(names), fontsize=8
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.savefig(HERE / "shipped.png", dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
