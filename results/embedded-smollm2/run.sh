@@ -181,6 +181,17 @@ fi
 if run rl6-f32-8k-c; then
   memagent eval "${RL6[@]}" --tasks niah_single_2 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/rl6-f32-8k-c
 fi
+# The first RL run's adapter (runs/rl-smollm2-v6) was lost with its machine before the cells below
+# were grown; rl6r-* are the same config retrained (seed 0, one core:
+#   OMP_NUM_THREADS=1 taskset -c 0 memagent train --config configs/rl/rl-smollm2-v6.yaml)
+# on niah_single_1 (v6-f32-8k-c's samples) and all 20 of v6-f32-vt's (its first ten check the retrain
+# against rl6-f32-vt, sample by sample).
+if run rl6r-f32-8k-c; then
+  memagent eval "${RL6[@]}" --tasks niah_single_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/rl6r-f32-8k-c
+fi
+if run rl6r-f32-vt; then
+  memagent eval "${RL6[@]}" --tasks vt --lengths 8k -n 20 --batch 10 --style release "${F32[@]}" --out $OUT/rl6r-f32-vt
+fi
 # the untrained model under the same profile, on the samples of v6-f32-8k / v6-f32-8k-b
 if run base-f32-8k; then
   memagent eval --base --profile smollm2-memagent --tasks niah_single_3,niah_multikey_1 --lengths 8k -n 20 --batch 10 "${F32[@]}" --out $OUT/base-f32-8k

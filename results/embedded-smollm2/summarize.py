@@ -23,6 +23,7 @@ LABELS = {
     "v2": "v2 SFT (shipped before v3)",
     "rl": "v2 + RL, 16 steps (not shipped)",
     "rl6-f32": "v6 + RL, 16 steps, float32, current code",
+    "rl6r-f32": "v6 + RL, 16 steps, retrained from the same config, float32, current code",
     "trained": "v1 SFT (shipped before v2)",
     "base": "base (--base, same profile)",
     "base-f32": "base (--base, same profile), float32, current code",
