@@ -52,6 +52,10 @@ def load() -> dict[tuple[str, str, str, int], list[dict]]:
     return cells
 
 
+def accuracy(rows: list[dict]) -> float:
+    return 100 * sum(r["score"] for r in rows) / len(rows)
+
+
 def label(variant: str) -> str:
     variant, _, chunk = variant.partition(" @chunk")
     name, _, seed = variant.partition(" @seed")
@@ -71,7 +75,7 @@ def main() -> None:
     for (variant, method, task, length), rows in sorted(
         cells.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][0], kv[0][1])
     ):
-        acc = 100 * sum(r["score"] for r in rows) / len(rows)
+        acc = accuracy(rows)
         secs = sum(r["seconds"] for r in rows) / len(rows)
         size = f"{length // 1024}K" if length >= 1024 else str(length)
         lines.append(
@@ -94,9 +98,7 @@ def main() -> None:
         series = sorted({(k[0], k[1]) for k in cells if k[2] == task})
         for variant, method in series:
             pts = sorted(
-                (k[3], 100 * sum(r["score"] for r in v) / len(v))
-                for k, v in cells.items()
-                if k[:3] == (variant, method, task)
+                (k[3], accuracy(v)) for k, v in cells.items() if k[:3] == (variant, method, task)
             )
             ax.plot(
                 [p[0] for p in pts],
@@ -148,10 +150,7 @@ def shipped_points(
     for (variant, m, t, length), rows in cells.items():
         if variant in variants and m == method and t == task:
             pooled[length].extend(rows)
-    return [
-        (n, 100 * sum(r["score"] for r in rows) / len(rows), len(rows))
-        for n, rows in sorted(pooled.items())
-    ]
+    return [(length, accuracy(rows), len(rows)) for length, rows in sorted(pooled.items())]
 
 
 def plot_shipped(cells: dict) -> None:
