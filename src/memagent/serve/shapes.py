@@ -1,0 +1,103 @@
+"""OpenAI's shapes for chat completions, models and errors, plus the job API's own."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiError(Exception):
+    """An error answered in OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, code: str, kind: str = "invalid_request_error",
+                 param: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.kind = status, message, code, kind
+        self.param, self.headers = param, headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.code, self.kind, self.param)
+
+
+def error_body(message: str, code: str, kind: str = "invalid_request_error",
+               param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The message's text; content parts other than text are refused."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise ApiError(400, "only text content parts are supported", "unsupported_content",
+                               param="messages")
+            parts.append(part["text"])
+        return "".join(parts)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequestBody(BaseModel):
+    """The fields memagent reads; others an OpenAI client sends are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = None
+    document_id: str | None = None  # extra_body={"document_id": ...}: an uploaded document
+
+
+class JobBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document_id: str
+    questions: list[str] = Field(min_length=1, max_length=64)
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+def usage_json(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def chat_completion(cid: str, model: str, text: str, finish: str, usage: dict[str, int],
+                    extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": usage, "memagent": extra,
+    }
+
+
+def chat_chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None,
+               usage: dict[str, int] | None = None) -> dict[str, Any]:
+    choices = [] if usage is not None else [
+        {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+    body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk",
+                            "created": int(time.time()), "model": model, "choices": choices}
+    if usage is not None:
+        body["usage"] = usage
+    return body
