@@ -32,8 +32,8 @@ from _common import (
     needle_sample,
     report,
 )
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
+from memagent.loop.agent import MemAgent
 
 CONFIG = AgentConfig(budgets=Budgets(window=1024, query=64, chunk=256, memory=16, output=8))
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from _common import FastScripted, embedded_llm, embedded_tokenizer, noise_blocks, report
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
+from memagent.loop.agent import MemAgent
 from memagent.sources import DocumentSource
 
 HERE = Path(__file__).resolve().parent

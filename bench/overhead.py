@@ -13,8 +13,8 @@ import argparse
 import time
 
 from _common import embedded_llm, needle_sample, report
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
+from memagent.loop.agent import MemAgent
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ import time
 from typing import Any
 
 from _common import embedded_llm, needle_sample, noise_blocks, report
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.llm.prefix_cache import PrefixStore
+from memagent.loop.agent import MemAgent
 from memagent.prompts import Layout, PromptTemplates
 
 

@@ -1,9 +1,9 @@
 import pytest
 
-from memagent.agent import MemAgent, Phase
 from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import InputError
+from memagent.loop.agent import MemAgent, Phase
 from scripted import ScriptedLLM
 
 SMALL = AgentConfig(budgets=Budgets(chunk=64, memory=48, output=32))

@@ -1,8 +1,8 @@
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import PAPER_CHUNK, AgentConfig, Budgets
 from memagent.errors import BudgetError
+from memagent.loop.agent import MemAgent
 from memagent.prompts import PromptTemplates
 from scripted import ScriptedLLM
 

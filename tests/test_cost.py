@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.cost import CostReport, cost_report, memagent_input_bound
+from memagent.loop.agent import MemAgent
 from memagent.prompts import PromptTemplates
 from memagent.types import Usage
 from scripted import ScriptedLLM

@@ -93,7 +93,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_import_graph_has_no_cycle():
     graph = import_graph()
-    assert graph["memagent.scheduler"] >= {"memagent.job"}  # the graph is really read
+    assert graph["memagent.loop.scheduler"] >= {"memagent.loop.job"}  # the graph is really read
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
@@ -102,20 +102,20 @@ def test_cycle_finder_finds_a_function_level_loop(tmp_path):
     """The check can fail: a loop hidden in a function is an edge like any other."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
-    source = "def f():\n    from memagent.agent import MemAgent\n"
+    source = "def f():\n    from memagent.loop.agent import MemAgent\n"
     fake = tmp_path / "memagent" / "scheduler.py"
     fake.parent.mkdir()
     fake.write_text(source)
-    assert "memagent.agent" in imported("memagent.scheduler", fake)
+    assert "memagent.loop.agent" in imported("memagent.loop.scheduler", fake)
 
 
 def test_core_does_not_import_its_drivers():
     """The job knows nothing of who drives it; the scheduler knows jobs, not the agent."""
     graph = import_graph()
-    assert "memagent.agent" not in graph["memagent.job"]
-    assert "memagent.scheduler" not in graph["memagent.job"]
-    assert "memagent.agent" not in graph["memagent.scheduler"]
-    assert graph["memagent.scheduler"] <= {"memagent.errors", "memagent.job", "memagent.types"}
+    assert "memagent.loop.agent" not in graph["memagent.loop.job"]
+    assert "memagent.loop.scheduler" not in graph["memagent.loop.job"]
+    assert "memagent.loop.agent" not in graph["memagent.loop.scheduler"]
+    assert graph["memagent.loop.scheduler"] <= {"memagent.errors", "memagent.loop.job", "memagent.types"}
 
 
 def test_imports_go_one_way():
@@ -123,9 +123,11 @@ def test_imports_go_one_way():
     or cli/; eval/ and rl/ never import cli/ or each other; nothing but cli/ imports cli/; and
     every driver of jobs goes through MemAgent.run, not the scheduler."""
     graph = import_graph()
-    subpackages = ("memagent.llm", "memagent.data", "memagent.eval", "memagent.rl", "memagent.cli")
+    subpackages = ("memagent.llm", "memagent.data", "memagent.eval", "memagent.rl", "memagent.cli",
+                   "memagent.serve")
     for name, targets in graph.items():
-        top = MODULES[name].parent == PACKAGE  # a top-level module (or memagent/__init__)
+        # the core: a top-level module (or memagent/__init__) or the loop/ package
+        top = MODULES[name].parent == PACKAGE or name.startswith("memagent.loop")
         for target in targets:
             where = f"{name} imports {target}"
             if top and name != "memagent":
@@ -138,8 +140,10 @@ def test_imports_go_one_way():
                 assert not target.startswith(("memagent.eval", "memagent.cli")), where
             if not name.startswith("memagent.cli"):
                 assert not target.startswith("memagent.cli"), where
-            if target == "memagent.scheduler":
-                assert name == "memagent.agent", f"{where}: drive jobs with MemAgent.run"
+            if not name.startswith(("memagent.cli", "memagent.serve")):
+                assert not target.startswith("memagent.serve"), where
+            if target == "memagent.loop.scheduler":
+                assert name == "memagent.loop.agent", f"{where}: drive jobs with MemAgent.run"
 
 
 OPTIONAL = ("torch", "transformers", "vllm", "peft", "trl", "accelerate", "deepspeed", "matplotlib",

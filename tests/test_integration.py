@@ -2,9 +2,9 @@
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
-from memagent.trace import open_trace, read_trace, run_identity
+from memagent.loop.agent import MemAgent
+from memagent.loop.trace import open_trace, read_trace, run_identity
 
 pytestmark = pytest.mark.slow
 

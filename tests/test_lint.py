@@ -26,7 +26,7 @@ def test_core_is_mypy_clean():
 
 def test_core_imports_no_backend():
     code = (
-        "import sys, memagent.agent, memagent.chunking, memagent.config, memagent.trace;"
+        "import sys, memagent.loop.agent, memagent.chunking, memagent.config, memagent.loop.trace;"
         "bad = [m for m in ('torch', 'transformers', 'httpx') if m in sys.modules];"
         "print(','.join(bad))"
     )

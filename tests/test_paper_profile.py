@@ -2,10 +2,10 @@
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.answer import AnswerRule, extract_release_answer
 from memagent.config import AgentConfig
 from memagent.errors import InputError
+from memagent.loop.agent import MemAgent
 from memagent.profile import PAPER, PROFILES
 from memagent.prompts import PromptTemplates
 from memagent.types import Completion

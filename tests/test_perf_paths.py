@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
-from memagent.scheduler import run_jobs, scheduling_mode
+from memagent.loop.agent import MemAgent
+from memagent.loop.scheduler import run_jobs, scheduling_mode
 from memagent.types import ChatRequest, Completion, SamplingParams
 from scripted import ScriptedLLM
 from test_agent import needle_doc
@@ -208,8 +208,8 @@ def test_prefix_reuse_gives_identical_greedy_outputs_on_the_real_model(embedded_
 
 def test_prompt_estimate_from_parts_bounds_the_exact_count(tokenizer):
     """Job._request skips re-tokenizing a chunk when parts + SEAM_SLACK fit: check the bound."""
-    from memagent.agent import SEAM_SLACK
     from memagent.chunking import iter_chunks
+    from memagent.loop.agent import SEAM_SLACK
 
     agent = MemAgent(ScriptedLLM(tokenizer), AgentConfig(budgets=Budgets(chunk=200)))
     doc = needle_doc("1234567", lines=200) + " trailing  spaces \n\n{braces} <tags> "

@@ -2,9 +2,9 @@
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import BudgetError, InputError
+from memagent.loop.agent import MemAgent
 from memagent.profile import DEFAULT, EMBEDDED, PAPER, PROFILES
 from memagent.types import Completion
 from scripted import ScriptedLLM

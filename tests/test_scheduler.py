@@ -2,10 +2,10 @@
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import BackendError, InputError
-from memagent.scheduler import run_jobs
+from memagent.loop.agent import MemAgent
+from memagent.loop.scheduler import run_jobs
 from scripted import ScriptedLLM
 from test_agent import needle_doc
 

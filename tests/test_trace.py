@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import InputError
+from memagent.loop.agent import MemAgent
+from memagent.loop.trace import TraceWarning, open_trace, read_trace, run_identity
 from memagent.sources import DocumentSource
-from memagent.trace import TraceWarning, open_trace, read_trace, run_identity
 from scripted import ScriptedLLM
 from test_agent import needle_doc
 
@@ -254,7 +254,7 @@ def test_malformed_final_records_and_headers_are_input_errors(tokenizer, tmp_pat
 
 
 def test_a_trace_path_that_cannot_be_a_trace(tokenizer, tmp_path):
-    from memagent.trace import check_trace_file
+    from memagent.loop.trace import check_trace_file
 
     doc = needle_doc("4821937")
     for resume in (False, True):
@@ -281,7 +281,7 @@ def test_a_trace_path_that_cannot_be_a_trace(tokenizer, tmp_path):
 def test_one_result_serializer_for_json_trace_and_resume(tokenizer, tmp_path):
     """`Result.to_json` is what --json prints, `trace_record` is its subset in the trace's final
     record, and `from_json` rebuilds the same Result from either (a finished trace's answer)."""
-    from memagent.job import Result
+    from memagent.loop.job import Result
 
     agent = MemAgent(ScriptedLLM(tokenizer), CFG)
     doc = needle_doc("4821937")

@@ -2,12 +2,12 @@
 
 # First: the `memagent` command exits cleanly on a Ctrl-C while it is still importing.
 from memagent import _startup  # noqa: F401
-from memagent.agent import MemAgent
 from memagent.answer import AnswerRule, extract_answer
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import BackendError, BudgetError, InputError, MemAgentError
-from memagent.job import Job, Result, Step
 from memagent.llm import BackendOptions, load_llm
+from memagent.loop.agent import MemAgent
+from memagent.loop.job import Job, Result, Step
 from memagent.prompts import Layout, PromptTemplates
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams
 

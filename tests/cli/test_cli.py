@@ -171,7 +171,7 @@ def test_openai_environment_variables_and_their_precedence(
 def test_a_null_completion_is_a_backend_error_not_an_empty_memory(
     tmp_path, capsys, server, embedded_model_dir
 ):
-    from memagent.trace import read_trace
+    from memagent.loop.trace import read_trace
     from scripted_server import null_body
 
     srv = server(null_body())

@@ -30,7 +30,7 @@ import pytest
 
 from fault_server import FaultServer, keyed_doc, question, request_key
 from memagent.cli import main
-from memagent.trace import read_trace
+from memagent.loop.trace import read_trace
 
 CHUNK = 32  # ~15 chunks per question: room for kill points
 KEY = "sk-faults-93c1d2"  # in every run's URL and --api-key: never in an output or a trace
@@ -77,7 +77,7 @@ class Bench:
 
 
 def paths(trace: Path, n: int) -> list[Path]:
-    from memagent.agent import trace_paths
+    from memagent.loop.agent import trace_paths
 
     return trace_paths(trace, n)
 

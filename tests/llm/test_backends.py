@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
-from memagent.scheduler import run_jobs, scheduling_mode
+from memagent.loop.agent import MemAgent
+from memagent.loop.scheduler import run_jobs, scheduling_mode
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Tokenizer
 from scripted import ScriptedLLM
 from test_agent import needle_doc

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
+from memagent.loop.agent import MemAgent
 from memagent.rl.config import build_config
 from memagent.rl.engines.trl_async import MemAgentRolloutWorker, conversation_samples
 from memagent.rl.episode import Conversation, Episode

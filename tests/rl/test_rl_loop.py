@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig, Budgets
+from memagent.loop.agent import MemAgent
 from memagent.rl.config import RolloutConfig, build_config
 from memagent.rl.rewards import boxed_reward, contains_reward
 from memagent.rl.rollout import collect, evaluate, rollout

@@ -218,8 +218,8 @@ def _recording_policy(tokenizer, correct):
 def test_evaluate_scores_the_mean_over_n_samples_per_question(tokenizer) -> None:
     """n sampled rollouts per held-out question, each with its own seed, all with the given
     sampling; `reward` is the mean over every sample (the release's mean@n)."""
-    from memagent.agent import MemAgent
     from memagent.config import AgentConfig, Budgets
+    from memagent.loop.agent import MemAgent
     from memagent.rl.rewards import boxed_reward
     from memagent.rl.rollout import evaluate
     from memagent.rl.tasks import NeedleStream
@@ -242,8 +242,8 @@ def test_evaluate_scores_the_mean_over_n_samples_per_question(tokenizer) -> None
 def test_trainer_evaluates_with_the_configured_sampling(tokenizer, tmp_path: Path) -> None:
     """The trainer's held-out evaluation takes eval.* (here the preset's n = 4, T 1.0, top_p 0.7,
     seeded by the run's seed) and data.max_document_tokens cuts its documents too."""
-    from memagent.agent import MemAgent
     from memagent.chunking import count_tokens
+    from memagent.loop.agent import MemAgent
     from memagent.rl.trainer import Trainer
 
     cfg = build_config({

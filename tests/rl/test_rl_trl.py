@@ -163,9 +163,9 @@ def test_trl_async_grpo_trains_on_memagent_rollouts(
     import trl.experimental.async_grpo.async_grpo_trainer as trl_trainer
     from transformers import AutoModelForCausalLM
 
-    from memagent.agent import MemAgent
     from memagent.config import AgentConfig, Budgets
     from memagent.llm.transformers_backend import TransformersLLM
+    from memagent.loop.agent import MemAgent
     from memagent.profile import PROFILES
     from memagent.rl.config import build_config
     from memagent.rl.engines.trl_async import build_trainer

@@ -111,12 +111,12 @@ def ask_command(
     """
     from rich.console import Console
 
-    from memagent.agent import MemAgent, trace_paths
     from memagent.cli.progress import answer_with_progress
     from memagent.llm import BackendOptions, load_llm, tokenizer_path
     from memagent.llm.hf_tokenizer import load_tokenizer
+    from memagent.loop.agent import MemAgent, trace_paths
+    from memagent.loop.trace import check_trace_file
     from memagent.sources import DocumentSource
-    from memagent.trace import check_trace_file
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     questions = list(question)

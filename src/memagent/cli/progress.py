@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from memagent.agent import MemAgent, Outcome, Traces
-from memagent.job import Job, Step
+from memagent.loop.agent import MemAgent, Outcome, Traces
+from memagent.loop.job import Job, Step
 from memagent.sources import DocumentSource
 
 

@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from memagent.agent import MemAgent
 from memagent.chunking import iter_chunks
 from memagent.config import AgentConfig
 from memagent.data import Sample
 from memagent.errors import InputError, MemAgentError
-from memagent.job import Job
+from memagent.loop.agent import MemAgent
+from memagent.loop.job import Job
 from memagent.prompts import PromptTemplates
 from memagent.sources import text_blocks
 from memagent.types import LLM, ChatRequest, Message, Tokenizer

@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memagent.agent import MemAgent
 from memagent.errors import BackendError
-from memagent.job import Job
+from memagent.loop.agent import MemAgent
+from memagent.loop.job import Job
 from memagent.rl.advantages import filter_groups
 from memagent.rl.config import RolloutConfig
 from memagent.rl.episode import Conversation, Episode

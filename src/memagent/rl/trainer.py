@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from memagent.agent import MemAgent
 from memagent.config import AgentConfig
+from memagent.loop.agent import MemAgent
 from memagent.rl import checkpoint
 from memagent.rl.config import TrainConfig
 from memagent.rl.episode import Episode

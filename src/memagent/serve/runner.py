@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from memagent import MemAgent
-from memagent.agent import Outcome, Traces
 from memagent.errors import InputError, MemAgentError
-from memagent.job import Job, Step
+from memagent.loop.agent import Outcome, Traces
+from memagent.loop.job import Job, Step
 from memagent.sources import DocumentSource
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 

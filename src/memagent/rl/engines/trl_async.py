@@ -230,10 +230,10 @@ def build_trainer(
 
 def vllm_agent(cfg: TrainConfig, model: str, vllm_url: str) -> Any:
     """The agent on the vLLM server: token ids + log-probs, budgets in the policy's tokens."""
-    from memagent.agent import MemAgent
     from memagent.config import AgentConfig
     from memagent.llm.hf_tokenizer import HFTokenizer
     from memagent.llm.openai_compat import OpenAICompatLLM
+    from memagent.loop.agent import MemAgent
 
     tokenizer = HFTokenizer.from_dir(model)  # a local directory or a hub id
     llm = OpenAICompatLLM(

@@ -30,7 +30,7 @@ from typing import IO, Any
 from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, ResolvedBudgets
 from memagent.errors import InputError
-from memagent.job import Job, ResumeState, Step
+from memagent.loop.job import Job, ResumeState, Step
 from memagent.prompts import PromptTemplates
 from memagent.sources import Fingerprint
 from memagent.urls import canonical_urls, redact_urls

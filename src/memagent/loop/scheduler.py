@@ -30,7 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 
 from memagent.errors import MemAgentError
-from memagent.job import Job
+from memagent.loop.job import Job
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Scheduling
 
 RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs finished so far)

@@ -1,8 +1,8 @@
 """`MemAgent`: read documents of any length with a small-window model, one or many at a time.
 
-The loop itself lives in `memagent.job` (a `Job` per document and question). `MemAgent` makes jobs
+The loop itself lives in `memagent.loop.job` (a `Job` per document and question). `MemAgent` makes jobs
 with its budgets and templates and owns running them: `run` is the one place jobs are driven
-(through `memagent.scheduler.run_jobs`, which sees only jobs), for `ask`, `ask_many`, evaluation
+(through `memagent.loop.scheduler.run_jobs`, which sees only jobs), for `ask`, `ask_many`, evaluation
 and RL rollouts alike; `answer` is a run of questions over one document with a trace per question
 (checkpoints) and resume, failures kept per question.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from memagent.chunking import iter_chunks
 from memagent.config import AgentConfig
 from memagent.errors import InputError, MemAgentError
-from memagent.job import (
+from memagent.loop.job import (
     PLACEHOLDER_TOKENS,
     SEAM_SLACK,
     Job,
@@ -28,9 +28,9 @@ from memagent.job import (
     StepCallback,
     chunk_sha,
 )
-from memagent.scheduler import ErrorCallback, RoundCallback, run_jobs
+from memagent.loop.scheduler import ErrorCallback, RoundCallback, run_jobs
+from memagent.loop.trace import TraceWriter, open_trace, run_identity
 from memagent.sources import DocumentSource, text_blocks
-from memagent.trace import TraceWriter, open_trace, run_identity
 from memagent.types import LLM, SamplingParams, Tokenizer
 
 __all__ = [
