@@ -1,4 +1,4 @@
-"""README's layout map is the tree: every module has its line and every line names a module."""
+"""docs/architecture.md's module map is the tree: every module has its line and every line names a module."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ PACKAGE = ROOT / "src" / "memagent"
 
 
 def layout_map() -> set[str]:
-    """Paths relative to src/memagent/ named in README's Layout block, by its indentation."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    """Paths relative to src/memagent/ named in docs/architecture.md's module map, by indentation."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = text.split("## Module map", 1)[1].split("```", 2)[1]
     named: set[str] = set()
     folders: list[tuple[int, str]] = []  # (indent, folder) of the open folders
     for line in block.splitlines():
@@ -34,5 +34,5 @@ def test_the_layout_map_lists_every_module_and_nothing_else() -> None:
     folders = {p.relative_to(PACKAGE).as_posix() + "/" for p in PACKAGE.iterdir()
                if p.is_dir() and p.name != "__pycache__"}
     folders |= {f"{p.parent.relative_to(PACKAGE).as_posix()}/" for p in PACKAGE.rglob("*/*.py")}
-    assert sorted(modules - named) == [], "modules missing from README's layout map"
-    assert sorted(named - modules - folders) == [], "README's layout map names what is not there"
+    assert sorted(modules - named) == [], "modules missing from docs/architecture.md's module map"
+    assert sorted(named - modules - folders) == [], "docs/architecture.md's module map names what is not there"
