@@ -6,6 +6,8 @@ bug and surfaces as one.
 MemAgentError
 ├── InputError      bad document, question, prompt file, config or setting (exit code 3)
 ├── BudgetError     budgets that cannot fit the window, a question over its budget (exit code 3)
+├── OutputError     an output path memagent must not or cannot write: a directory, device, FIFO,
+│                   /proc, a symlink loop, a full disk (exit code 3)
 └── BackendError    the model backend failed (exit code 4)
     ├── BackendUnreachable   server down, connection refused, timed out after retries
     └── ModelNotFound        wrong model name or path
@@ -25,6 +27,10 @@ class InputError(MemAgentError, ValueError):
 
 
 class BudgetError(InputError):
+    exit_code = 3
+
+
+class OutputError(InputError):
     exit_code = 3
 
 
