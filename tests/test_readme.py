@@ -36,3 +36,54 @@ def test_the_layout_map_lists_every_module_and_nothing_else() -> None:
     folders |= {f"{p.parent.relative_to(PACKAGE).as_posix()}/" for p in PACKAGE.rglob("*/*.py")}
     assert sorted(modules - named) == [], "modules missing from docs/architecture.md's module map"
     assert sorted(named - modules - folders) == [], "docs/architecture.md's module map names what is not there"
+
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_commands() -> list[str]:
+    """Every `memagent ...` command in README's bash blocks, continuation lines joined."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in line.split("&&"):
+                part = part.split("  #", 1)[0].strip()
+                if part.startswith("memagent "):
+                    commands.append(part)
+    return commands
+
+
+def test_readme_is_a_front_door_not_a_log():
+    assert len(README.splitlines()) <= 150
+    first = README.split("```bash\n", 2)
+    assert first[1].split("```")[0].strip().endswith("--show-memory")  # command 1: install + ask
+    assert first[2].split("```")[0].strip() == "python -m pytest -q"  # command 2: the tests
+
+
+def test_every_readme_command_names_a_real_subcommand_and_real_options():
+    """A renamed flag or command breaks README's promise: each one must parse as written."""
+    import shlex
+
+    import typer.main
+
+    from memagent.cli import app
+
+    group = typer.main.get_command(app)
+    context = group.make_context("memagent", ["ask", "--help"], resilient_parsing=True)
+    commands = readme_commands()
+    assert len(commands) >= 5  # the check really reads README
+    for line in commands:
+        words = shlex.split(line)[1:]
+        sub = group.get_command(context, words[0])  # type: ignore[attr-defined]
+        assert sub is not None, f"README: no subcommand {words[0]!r} in {line!r}"
+        known = {opt for p in sub.params for opt in (*p.opts, *p.secondary_opts)}
+        flags = [w.split("=", 1)[0] for w in words[1:] if w.startswith("-") and w != "-"]
+        unknown = [f for f in flags if f not in known]
+        assert unknown == [], f"README: {line!r} uses unknown options {unknown}"
+
+
+def test_every_relative_link_in_readme_exists():
+    links = re.findall(r"\]\(([^)#\s]+)\)", README)
+    assert links
+    missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
+    assert missing == []
