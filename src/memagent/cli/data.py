@@ -69,12 +69,13 @@ def data_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from memagent.data import TASKS, GenOptions, generate_samples, parse_length
+    from memagent.data import TASKS, GenOptions, check_docs, generate_samples, parse_length
     from memagent.data.hotpotqa import QA_TASKS
     from memagent.data.io import Sample, write_jsonl
     from memagent.errors import InputError
     from memagent.llm.hf_tokenizer import load_tokenizer
     from memagent.llm.registry import resolve_model
+    from memagent.outputs import check_output
 
     if task not in TASKS:
         raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -92,14 +93,14 @@ def data_command(
     )
     if docs is not None and task not in QA_TASKS:
         raise InputError(f"--docs counts documents of the qa tasks; {task} has none")
+    check_docs(docs)
+    check_output(output, "samples file")  # before any work: a device, directory, /proc ...
     tokenizer = load_tokenizer(str(resolve_model(model, base=True)))
     console = Console(stderr=True)
     progress = Progress(
         "[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".part")
     with progress:
         bar = progress.add_task(f"{task} @ {opts.target} tokens", total=n)
 
@@ -108,12 +109,7 @@ def data_command(
                 yield sample
                 progress.advance(bar)
 
-        try:
-            written = write_jsonl(tracked(), tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    tmp.replace(output)  # no half-written file under the real name
+        written = write_jsonl(tracked(), output)  # whole or not at all (memagent.outputs)
     console.print(f"wrote {written} samples to {output}")
 
 
@@ -156,8 +152,12 @@ def filter_command(
     from memagent import llm as backends
     from memagent.data.filter import closed_book_filter
     from memagent.data.loaders import _load_json, load_hotpotqa
+    from memagent.outputs import atomic_output, check_output, write_text
     from memagent.types import SamplingParams
 
+    check_output(output, "filtered file")  # before any model is asked
+    if report is not None:
+        check_output(report, "report")
     items = load_hotpotqa(source)  # validates; refuses SQuAD and malformed files in one line
     records = _load_json(source, "HotpotQA")
     sampling = SamplingParams(temperature=temperature, top_p=top_p)
@@ -169,12 +169,10 @@ def filter_command(
                 backends.BackendOptions(model=name, base_url=base_url, api_key=api_key)
             ))
     result = closed_book_filter(items, llms, tries, sampling, max_tokens, keep)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".part")
-    tmp.write_text(json.dumps([records[i] for i in result.kept], ensure_ascii=False), "utf-8")
-    tmp.replace(output)
+    write_text(output, json.dumps([records[i] for i in result.kept], ensure_ascii=False),
+               "filtered file")
     if report is not None:
-        with report.open("w", encoding="utf-8") as f:
+        with atomic_output(report, "report") as f:
             for i, item in enumerate(items):
                 row = {"id": item.id, "kept": i in set(result.kept),
                        "hit_by": result.hits.get(i, []), "replies": result.replies.get(i, {})}

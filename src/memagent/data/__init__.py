@@ -25,6 +25,7 @@ __all__ = [
     "TASKS",
     "GenOptions",
     "Sample",
+    "check_docs",
     "generate_sample",
     "generate_samples",
     "no_context_filter",
@@ -51,13 +52,34 @@ read_jsonl = read_samples
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([km]?)\s*$", re.IGNORECASE)
 
 
+MAX_LENGTH = 4 * 1024 * 1024  # 4m tokens: past the paper's longest (3.5M), ~16 MB of text a sample
+MAX_DOCS = 16384  # --docs: past the release's longest RULER-HotpotQA (6400 documents)
+
+
 def parse_length(text: str) -> int:
-    """'32k' -> 32768, '1m' -> 1048576, '5000' -> 5000 (RULER's power-of-two convention)."""
+    """'32k' -> 32768, '1m' -> 1048576, '5000' -> 5000 (RULER's power-of-two convention).
+
+    Refused before any work: a length that is not a positive number of tokens, or over MAX_LENGTH
+    (a typo such as 99999999m would otherwise grow memory until the machine gives out)."""
     match = _LENGTH.match(text)
     if not match:
         raise InputError(f"bad length {text!r}: use a number with an optional k/m suffix, e.g. 32k")
     scale = {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
+    tokens = int(float(match.group(1)) * scale)
+    if tokens < 1:
+        raise InputError(f"length {text!r} is under one token: give e.g. 32k")
+    if tokens > MAX_LENGTH:
+        raise InputError(
+            f"length {text!r} is {tokens} tokens, over the limit of {MAX_LENGTH} (4m): "
+            "give a length up to 4m"
+        )
+    return tokens
+
+
+def check_docs(docs: int | None) -> None:
+    """--docs within MAX_DOCS (its lower bound, 1, is the option's own)."""
+    if docs is not None and docs > MAX_DOCS:
+        raise InputError(f"--docs {docs} is over the limit of {MAX_DOCS} documents a sample")
 
 
 def generate_sample(task: str, index: int, opts: GenOptions, tokenizer: Tokenizer) -> Sample:

@@ -100,9 +100,12 @@ def generated_sample(
 
 
 def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
-    """Write samples, one JSON object per line; returns how many were written."""
+    """Write samples, one JSON object per line; returns how many were written. The file is
+    written whole or not at all (`memagent.outputs.atomic_output`: `-` is stdout)."""
+    from memagent.outputs import atomic_output
+
     n = 0
-    with Path(path).open("w", encoding="utf-8") as f:
+    with atomic_output(path, "samples file") as f:
         for sample in samples:
             f.write(sample.to_json() + "\n")
             n += 1
