@@ -87,6 +87,10 @@ class TransformersLLM:
             torch_dtype = getattr(torch, dtype)
         else:
             raise InputError(f"unknown dtype {dtype!r}: use float32 or bfloat16")
+        # transformers' "Loading weights" bar is noise between memagent's own start-up lines
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         try:
             model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except (OSError, ValueError) as exc:
