@@ -46,6 +46,7 @@ _COMMANDS = {
     "data-filter": ("memagent.cli.data", "filter_command"),  # also `memagent data filter`
     "eval": ("memagent.cli.eval", "eval_command"),
     "report": ("memagent.cli.eval", "report_command"),
+    "serve": ("memagent.cli.serve", "serve_command"),
     "train": ("memagent.cli.train", "train_command"),
 }
 

@@ -101,6 +101,9 @@ class Store:
         self._run("INSERT INTO jobs VALUES (?, ?, ?, 'queued', NULL, NULL, ?, NULL)",
                   (job_id, doc_id, json.dumps(questions), time.time()))
 
+    def delete_job(self, job_id: str) -> None:
+        self._run("DELETE FROM jobs WHERE id = ?", (job_id,))
+
     def job(self, job_id: str) -> JobRow | None:
         if not valid_id(job_id, "job"):
             return None
