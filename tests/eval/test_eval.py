@@ -276,3 +276,28 @@ def test_cli_eval_style_picks_the_question_texts(tokenizer, tmp_path: Path, monk
         main(["eval", "--tasks", "vt", "--lengths", "1k", "--out", str(tmp_path / "x"),
               "--style", "paper"])
     assert exc.value.code == 3
+
+
+def test_report_outputs_go_through_the_atomic_writer(tokenizer, tmp_path: Path, capsys) -> None:
+    """Issue 25 item 2: eval's files are written whole (temp + rename, no `.part` left), a
+    symlinked report.md is written through, and a directory where a file belongs is one line."""
+    from memagent.cli import main
+
+    Harness(plan(n=1, lengths=(1024,)), ContextScripted(tokenizer), CONFIG, tokenizer,
+            tmp_path).run()
+    elsewhere = tmp_path / "kept" / "report.md"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("old")
+    (tmp_path / "report.md").symlink_to(elsewhere)
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(tmp_path)])
+    assert exc.value.code == 0
+    assert (tmp_path / "report.md").is_symlink() and "| niah_single_1 |" in elsewhere.read_text()
+    (tmp_path / "accuracy.png").unlink()
+    (tmp_path / "accuracy.png").mkdir()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 3 and err.count("\n") == 1 and "accuracy.png is a directory" in err
+    assert [p for p in tmp_path.rglob("*") if ".part" in p.name] == []

@@ -214,7 +214,9 @@ def summarize(records: Any, plan: EvalPlan | None = None) -> list[dict[str, Any]
 
 
 def write_summary(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    from memagent.outputs import atomic_output
+
+    with atomic_output(path, "summary") as f:
         writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
         writer.writerows(rows)

@@ -70,8 +70,13 @@ def plot_accuracy(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -
         fig.text(0.5, 0.01, "\n".join(textwrap.wrap(title, 60 * cols)), ha="center",
                  va="bottom", fontsize=8)
     fig.tight_layout(rect=(0, 0.07 + 0.05 / nrows, 1, 0.93))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from memagent.outputs import atomic_output
+
+    try:
+        with atomic_output(path, "plot", binary=True) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -193,6 +198,8 @@ def write_report(out: Path, run: RunInfo | None = None) -> Path:
               "## Tokens processed per sample (prompt + completion, mean over tasks)", "",
               *_method_costs(rows), "",
               "## Wall seconds per cell", "", *_table(rows, "wall_seconds"), ""]
+    from memagent.outputs import write_text
+
     path = out / REPORT_FILE
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text(path, "\n".join(lines), "report")
     return path

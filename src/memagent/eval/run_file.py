@@ -61,7 +61,9 @@ class RunInfo:
         return None
 
     def write(self, directory: Path) -> None:
-        (directory / RUN_FILE).write_text(json.dumps(self.to_json(), indent=2), encoding="utf-8")
+        from memagent.outputs import write_text
+
+        write_text(directory / RUN_FILE, json.dumps(self.to_json(), indent=2), "run file")
 
     def add_command(self, command: str) -> None:
         """Record the command now writing here, after the earlier ones (not twice in a row)."""
