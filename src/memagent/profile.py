@@ -12,13 +12,21 @@
   copy-the-sentence memory and a short keep reply (data/episodes.py); run with anything else, it is
   an untrained policy again.
 A profile only supplies defaults: explicit --chunk/--memory/--temperature/... still win.
+
+`resolve_profile` picks one for a model (its own, or the one asked: an explicit profile always wins,
+with a warning naming both when the model was not trained for it) and `agent_config` turns it into
+the run's AgentConfig; `memagent.llm.setup.resolve_setup` does both, with the dtype, for every front
+end (the library, ask, eval, serve).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from memagent.config import Budgets
+from memagent.config import AgentConfig, Budgets
+from memagent.errors import InputError
 from memagent.prompts import (
     RELEASE_CONTEXT_ANSWER,
     RELEASE_FINAL_ANSWER_IS,
@@ -155,3 +163,53 @@ EMBEDDED = Profile(
     dtype="bfloat16",
 )
 PROFILES = {p.name: p for p in (DEFAULT, PAPER, EMBEDDED)}
+
+
+class ProfileWarning(UserWarning):
+    """A profile asked of a model it was not trained for (the asked one is used)."""
+
+
+def resolve_profile(
+    asked: str | Profile | None, model_profile: str | None, model: str = "this model"
+) -> Profile:
+    """The profile a run uses: `asked` (a name or a Profile) when given, else (None or "auto") the
+    model's own (`model_profile`, the name of the profile it was trained at; None: `DEFAULT`).
+
+    An explicit profile always wins; asked of a model that was trained at another profile, or
+    the embedded agent's profile asked of another model, it warns (ProfileWarning) naming both.
+    """
+    own = PROFILES[model_profile] if model_profile else DEFAULT
+    if asked is None or asked == "auto":
+        return own
+    if isinstance(asked, Profile):
+        profile = asked
+    elif asked in PROFILES:
+        profile = PROFILES[asked]
+    else:
+        raise InputError(f"unknown profile {asked!r}; use auto, {', '.join(PROFILES)}")
+    if profile.name != own.name and (own is not DEFAULT or profile is EMBEDDED):
+        warnings.warn(
+            f"{model} was not trained for profile {profile.name} (its own: {own.name}); "
+            f"running it under {profile.name} as asked",
+            ProfileWarning,
+            stacklevel=3,
+        )
+    return profile
+
+
+def agent_config(
+    profile: Profile,
+    budgets: Budgets | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    prompts: str | Path | None = None,
+) -> AgentConfig:
+    """The run's AgentConfig from a profile: `budgets` (default: the profile's), the explicit
+    sampling values over the profile's sampling, a prompts TOML file over its templates."""
+    return AgentConfig(
+        budgets=budgets if budgets is not None else profile.budgets(),
+        sampling=profile.sampling_with(temperature, top_p, seed),
+        templates=(PromptTemplates.from_file(Path(prompts), base=profile.templates) if prompts
+                   else profile.templates),
+    )

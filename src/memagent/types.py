@@ -99,6 +99,8 @@ class LLM(Protocol):
         "continuous" (single requests, up to `max_concurrency` in flight).
     max_concurrency: requests in flight at once in continuous mode; None: the scheduler's default.
     dtype: the weights' dtype ("float32", "bfloat16", ...), or "server" for a remote model.
+    An optional attribute `profile` (not part of the protocol) names the profile the model runs
+    under when `MemAgent` is given no config: `load_llm` sets it for the embedded model.
     """
 
     name: str

@@ -36,9 +36,6 @@ from memagent.cli.options import (
     TokenizerOpt,
     TopPOpt,
     WindowOpt,
-    agent_config,
-    pick_dtype,
-    pick_profile,
 )
 from memagent.errors import BudgetError, InputError
 
@@ -114,6 +111,7 @@ def ask_command(
     from memagent.cli.progress import answer_with_progress
     from memagent.llm import BackendOptions, load_llm, tokenizer_path
     from memagent.llm.hf_tokenizer import load_tokenizer
+    from memagent.llm.setup import resolve_setup
     from memagent.loop.agent import MemAgent, trace_paths
     from memagent.loop.trace import check_trace_file
     from memagent.sources import DocumentSource
@@ -140,25 +138,27 @@ def ask_command(
     # Everything that can be checked without the model is checked before it loads.
     source = DocumentSource.from_args(paths)
     source.precheck()
-    prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
-    budgets = prof.budgets(window, query, chunk, memory, output)
-    config = agent_config(prof, budgets, temperature, top_p, seed, prompts)
-    options = BackendOptions(
-        model=model,
-        base_url=base_url,
-        api_key=api_key,
-        tokenizer=tokenizer,
-        adapter=adapter,
-        base=base,
-        dtype=pick_dtype(dtype, prof, device),
-        backend=backend,
-        device=device,
-        max_concurrency=concurrency,
-        max_retries=max_retries,
-        timeout=timeout,
-        max_wait=max_wait or None,
-        on_retry=lambda notice: print_line("warning", notice),
+    setup = resolve_setup(
+        BackendOptions(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            tokenizer=tokenizer,
+            adapter=adapter,
+            base=base,
+            dtype=dtype or "auto",
+            backend=backend,
+            device=device,
+            max_concurrency=concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            max_wait=max_wait or None,
+            on_retry=lambda notice: print_line("warning", notice),
+        ),
+        profile, window=window, query=query, chunk=chunk, memory=memory, output=output,
+        temperature=temperature, top_p=top_p, seed=seed, prompts=prompts,
     )
+    config, options = setup.config, setup.backend
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         tok = load_tokenizer(tokenizer_path(options)[0])
@@ -170,7 +170,7 @@ def ask_command(
     try:
         err.print(
             f"model {llm.name} ({llm.dtype}) ready in {time.perf_counter() - t0:.1f}s; "
-            f"{prof.describe(budgets)}"
+            f"{setup.describe()}"
             f"{'' if prompts is None else f'; prompts {prompts}'}; "
             f"chunks of {agent.budgets.chunk} tokens"
         )

@@ -36,9 +36,6 @@ from memagent.cli.options import (
     TokenizerOpt,
     TopPOpt,
     WindowOpt,
-    agent_config,
-    pick_dtype,
-    pick_profile,
 )
 from memagent.errors import InputError
 from memagent.eval.methods import METHODS
@@ -171,6 +168,7 @@ def eval_command(
     from memagent.eval.report import write_report
     from memagent.eval.run_file import RunInfo
     from memagent.llm import BackendOptions, load_llm
+    from memagent.llm.setup import resolve_setup
 
     err = Console(stderr=True, highlight=False)
     files = _sample_files(list(samples or []))
@@ -189,23 +187,25 @@ def eval_command(
     for m in plan.methods:
         if m not in METHODS:
             raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-    prof = pick_profile(profile, model, adapter, base, server=base_url is not None)
-    budgets = prof.budgets(window, query, chunk, memory, output)
-    config = agent_config(prof, budgets, temperature, top_p, sampling_seed, prompts)
-    weights_dtype = pick_dtype(dtype, prof, device)
-    t0 = time.perf_counter()
-    with err.status("loading model ..."):
-        llm = load_llm(BackendOptions(
+    setup = resolve_setup(
+        BackendOptions(
             model=model, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
-            adapter=adapter, base=base, dtype=weights_dtype, backend=backend, device=device,
+            adapter=adapter, base=base, dtype=dtype or "auto", backend=backend, device=device,
             max_concurrency=concurrency, max_retries=max_retries, timeout=timeout,
             max_wait=max_wait or None, on_retry=lambda notice: print_line("warning", notice),
-        ))
+        ),
+        profile, window=window, query=query, chunk=chunk, memory=memory, output=output,
+        temperature=temperature, top_p=top_p, seed=sampling_seed, prompts=prompts,
+    )
+    prof, config, weights_dtype = setup.profile, setup.config, setup.backend.dtype
+    t0 = time.perf_counter()
+    with err.status("loading model ..."):
+        llm = load_llm(setup.backend)
     tok = llm.tokenizer
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
     name, sha = model_identity(model, base_url, adapter, base)
-    err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s; {prof.describe(budgets)}")
+    err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s; {setup.describe()}")
     harness = Harness(plan, llm, config, tok, out)
     b = harness.methods[plan.methods[0]].budgets
     run = RunInfo(

@@ -5,15 +5,14 @@ help text: model and backend, profile and budgets, sampling, prompts, HTTP limit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from memagent.errors import InputError
-from memagent.profile import DEFAULT, EMBEDDED, PROFILES, Profile
+from memagent.llm.setup import pick_dtype
+from memagent.profile import Profile, agent_config, resolve_profile
 
-if TYPE_CHECKING:
-    from memagent.config import AgentConfig, Budgets
+__all__ = ["agent_config", "pick_dtype", "pick_profile"]  # for callers not yet on resolve_setup
 
 # -- model and backend --------------------------------------------------------------------------
 ModelOpt = Annotated[
@@ -132,50 +131,13 @@ MaxWaitOpt = Annotated[
 ]
 
 
-def agent_config(
-    profile: Profile,
-    budgets: Budgets,
-    temperature: float | None,
-    top_p: float | None,
-    seed: int | None,
-    prompts: Path | None,
-) -> AgentConfig:
-    """The run's AgentConfig from the shared flags: --prompts over the profile's templates, the
-    explicit sampling flags over the profile's sampling."""
-    from memagent.config import AgentConfig
-    from memagent.prompts import PromptTemplates
-
-    return AgentConfig(
-        budgets=budgets,
-        sampling=profile.sampling_with(temperature, top_p, seed),
-        templates=(PromptTemplates.from_file(prompts, base=profile.templates) if prompts
-                   else profile.templates),
-    )
-
-
 def pick_profile(
     name: str, model: str | None, adapter: str | None, base: bool, server: bool = False
 ) -> Profile:
-    """auto: the embedded profile for the embedded model (trained, or --base beside it) when this
-    build ships the trained adapter; memagent's default for every other model and for servers."""
-    if name != "auto":
-        if name not in PROFILES:
-            raise InputError(f"unknown profile {name!r}; use auto, {', '.join(PROFILES)}")
-        return PROFILES[name]
-    from memagent.llm.registry import embedded_adapter_dir
+    """The profile `resolve_setup` gives these options (kept for callers not yet on it)."""
+    from memagent.llm import BackendOptions
+    from memagent.llm.setup import model_label, model_profile
 
-    if not server and model is None and adapter is None and embedded_adapter_dir() is not None:
-        return EMBEDDED
-    return DEFAULT
-
-
-def pick_dtype(explicit: str | None, profile: Profile, device: str | None = None) -> str | None:
-    """--dtype, else the profile's trained dtype where this machine runs it natively, else None."""
-    if explicit is not None or profile.dtype != "bfloat16":
-        return explicit or profile.dtype
-    import torch
-
-    if (device or "").startswith("cuda") or (device is None and torch.cuda.is_available()):
-        return None  # the backend already picks bfloat16 on a GPU that supports it
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "bfloat16" if native else None
+    options = BackendOptions(model=model, adapter=adapter, base=base,
+                             base_url="http://server" if server else None)
+    return resolve_profile(name, model_profile(options), model_label(options))

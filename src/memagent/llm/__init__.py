@@ -29,7 +29,9 @@ class BackendOptions:
     base: bool = False  # the embedded model without its shipped memory-agent adapter
     backend: str = "auto"  # auto | transformers | openai | vllm
     device: str | None = None
-    dtype: str | None = None  # local weights: float32 | bfloat16; None: by device
+    # local weights: float32 | bfloat16; None: by device; auto: the model's profile's trained dtype
+    # where the hardware runs it natively, else by device (memagent.llm.setup.backend_dtype)
+    dtype: str | None = "auto"
     max_concurrency: int = 8
     timeout: float = 300.0
     max_retries: int = 5
@@ -76,19 +78,25 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
         opts = BackendOptions(**{**opts.__dict__, **overrides})
     backend = _backend(opts)
     if backend == "transformers":
+        from memagent.llm.setup import backend_dtype, model_profile
         from memagent.llm.transformers_backend import TransformersLLM
 
-        return TransformersLLM.load(
+        local = TransformersLLM.load(
             resolve_model(opts.model, opts.adapter, opts.base),
             device=opts.device,
-            dtype=opts.dtype,
+            dtype=backend_dtype(opts),
             max_batch=opts.max_batch,
         )
+        local.profile = model_profile(opts)  # what MemAgent(llm) runs it under by default
+        return local
     if backend == "vllm":
+        from memagent.llm.setup import model_profile
         from memagent.llm.vllm_backend import VLLMOfflineLLM
 
         path = resolve_model(opts.model, opts.adapter, opts.base)
-        return VLLMOfflineLLM(str(path), tokenizer=load_tokenizer(str(path)))
+        offline = VLLMOfflineLLM(str(path), tokenizer=load_tokenizer(str(path)))
+        offline.profile = model_profile(opts)
+        return offline
     if not opts.base_url:
         raise InputError("the openai backend needs --base-url")
     from memagent.llm.openai_compat import OpenAICompatLLM

@@ -36,6 +36,8 @@ def pick_device(device: str | None = None) -> str:
 class TransformersLLM:
     """Local model; load with `TransformersLLM.load(model_dir)`."""
 
+    profile: str | None = None  # the profile its model runs under by default (set by load_llm)
+
     def __init__(
         self,
         model: Any,

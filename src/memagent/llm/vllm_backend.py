@@ -75,6 +75,8 @@ class VLLMOfflineLLM:
     engine_kwargs: any other `vllm.LLM` argument (tensor_parallel_size, enforce_eager, ...).
     """
 
+    profile: str | None = None  # the profile its model runs under by default (set by load_llm)
+
     def __init__(
         self,
         model: str,

@@ -30,6 +30,7 @@ from memagent.loop.job import (
 )
 from memagent.loop.scheduler import ErrorCallback, RoundCallback, run_jobs
 from memagent.loop.trace import TraceWriter, open_trace, run_identity
+from memagent.profile import PROFILES, agent_config
 from memagent.sources import DocumentSource, text_blocks
 from memagent.types import LLM, SamplingParams, Tokenizer
 
@@ -56,8 +57,10 @@ class MemAgent:
     def __init__(
         self, llm: LLM, config: AgentConfig | None = None, tokenizer: Tokenizer | None = None
     ):
+        """config None: the profile of the backend's model (`MemAgent(load_llm())` runs the
+        embedded agent under its trained profile, as `memagent ask` does), else the defaults."""
         self.llm = llm
-        self.config = config or AgentConfig()
+        self.config = config or default_config(llm)
         tok = tokenizer or llm.tokenizer
         if tok is None:
             raise InputError(
@@ -186,6 +189,13 @@ class MemAgent:
                     outcomes[job.tag].result = job.result()
             traces.close()
         return outcomes
+
+
+def default_config(llm: LLM) -> AgentConfig:
+    """The config of a MemAgent given none: the profile the backend's model runs under (the
+    embedded model's trained one, as `load_llm` marks it: `LLM.profile`), else memagent's default."""
+    name = getattr(llm, "profile", None)
+    return agent_config(PROFILES[name]) if name in PROFILES else AgentConfig()
 
 
 def _nonempty(path: Path) -> bool:
