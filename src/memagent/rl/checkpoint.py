@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from memagent.outputs import write_text
+
 STATE_FILE = "state.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -89,4 +91,4 @@ def truncate_jsonl(path: Path, max_step: int) -> None:
         for line in path.read_text().splitlines()
         if line.strip() and json.loads(line).get("step", 0) <= max_step
     ]
-    path.write_text("".join(line + "\n" for line in kept))
+    write_text(path, "".join(line + "\n" for line in kept), "metrics file")

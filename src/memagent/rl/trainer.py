@@ -19,6 +19,7 @@ import torch
 
 from memagent.config import AgentConfig
 from memagent.loop.agent import MemAgent
+from memagent.outputs import write_text
 from memagent.rl import checkpoint
 from memagent.rl.config import TrainConfig
 from memagent.rl.episode import Episode
@@ -110,8 +111,13 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict[str, Any] | No
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
+    from memagent.outputs import atomic_output
+
+    try:
+        with atomic_output(out_png, "reward plot", binary=True) as f:
+            fig.savefig(f, format="png", dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def _sampling_label(result: dict[str, Any]) -> str:
@@ -304,7 +310,7 @@ class Trainer:
             else:
                 self.learner.policy.save_pretrained(str(final), safe_serialization=True)
                 self.llm.tokenizer.hf.save_pretrained(str(final))
-            (self.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+            write_text(self.out / SUMMARY_FILE, json.dumps(summary, indent=1), "training summary")
             self._plot(summary)
         self.acc.wait_for_everyone()
         return summary
