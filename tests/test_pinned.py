@@ -60,10 +60,14 @@ def _run(tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(memagent.llm, "load_llm", lambda *a, **k: llm)
     doc = _doc(tmp_path / "doc.txt")
     trace = tmp_path / f"{scheduling}.jsonl"
+    # Pinned with memory hygiene off (its one prompt-file key): the golden predates hygiene, and
+    # the auto profile here is smollm2-memagent, which turns it on (tests/test_hygiene.py).
+    prompts = tmp_path / "hygiene-off.toml"
+    prompts.write_text('hygiene = "off"\n', encoding="utf-8")
     argv = ["ask", str(doc), "-q", "What is the special magic number for key-17?",
             "-q", "What is the special magic number for key-83?", "--chunk", "128",
             "--memory", "96", "--seed", "7", "--temperature", "0.5", "--json",
-            "--trace", str(trace), "--show-memory"]
+            "--trace", str(trace), "--show-memory", "--prompts", str(prompts)]
     with pytest.raises(SystemExit) as info:
         main(argv)
     out = capsys.readouterr().out

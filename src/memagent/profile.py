@@ -159,6 +159,7 @@ EMBEDDED = Profile(
         final_answer=EMBEDDED_FINAL_ANSWER,
         empty_memory="No relevant information yet.",
         keep_reply="KEEP",
+        hygiene="extractive",
     ),
     dtype="bfloat16",
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from memagent.answer import Extraction, extract_answer, extract_release_answer
 from memagent.errors import InputError
+from memagent.hygiene import HYGIENE_MODES
 from memagent.types import Message
 
 NO_MEMORY = "No previous memory"
@@ -100,7 +101,7 @@ _REQUIRED = {
     "context_answer": ("{problem}", "{context}"),
 }
 _KEYS = ("memory_update", "final_answer", "context_answer", "system", "empty_memory", "keep_reply",
-         "empty_reply")
+         "empty_reply", "hygiene")
 
 
 class Layout(str, Enum):
@@ -151,11 +152,18 @@ class PromptTemplates:
     answer_style: str = "boxed"  # one of ANSWER_STYLES
     # The baselines' prompt (eval's `full` and `rag`), answered by the same answer_style.
     context_answer: str = CONTEXT_ANSWER
+    # What a memory reply must pass before it becomes the memory (memagent.hygiene): off, dedupe
+    # (no sentence twice) or extractive (dedupe, and every sentence a span of chunk or memory).
+    hygiene: str = "off"
 
     def __post_init__(self) -> None:
         if self.answer_style not in ANSWER_STYLES:
             raise InputError(
                 f"answer_style must be one of {', '.join(ANSWER_STYLES)}, not {self.answer_style!r}"
+            )
+        if self.hygiene not in HYGIENE_MODES:
+            raise InputError(
+                f"hygiene must be one of {', '.join(HYGIENE_MODES)}, not {self.hygiene!r}"
             )
         if self.empty_reply not in EMPTY_REPLIES:
             raise InputError(
@@ -184,7 +192,7 @@ class PromptTemplates:
     @classmethod
     def from_file(cls, path: str | Path, base: PromptTemplates | None = None) -> PromptTemplates:
         """Templates from a TOML file (`memory_update`, `final_answer`, `context_answer`,
-        `system`, `empty_memory`, `keep_reply`, `empty_reply`) over `base` (a profile's
+        `system`, `empty_memory`, `keep_reply`, `empty_reply`, `hygiene`) over `base` (a profile's
         templates; memagent's defaults when None): a key the file leaves out keeps base's."""
         p = Path(path)
         try:

@@ -22,6 +22,7 @@ from memagent.chunking import Chunk
 from memagent.config import ResolvedBudgets
 from memagent.cost import CostReport, cost_report
 from memagent.errors import BudgetError, InputError
+from memagent.hygiene import clean
 from memagent.prompts import PromptTemplates
 from memagent.types import ChatRequest, Completion, Tokenizer, Usage
 
@@ -49,9 +50,13 @@ class Step:
     chunk_sha: str = ""  # identifies the chunk, so a resumed run can prove it reads the same text
     output: str = ""  # the raw reply of a final step
     kept: bool = False  # the reply was the template's keep reply: memory unchanged
+    # Under a hygiene mode (memagent.hygiene): sentences dropped as repeats / as in neither chunk
+    # nor memory, whether the reply was rejected (previous memory kept) and a note saying why.
+    # None when hygiene is off (and then absent from the JSON, as before hygiene existed).
+    hygiene: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return {k: v for k, v in self.__dict__.items() if not (k == "hygiene" and v is None)}
 
 
 @dataclass
@@ -314,6 +319,14 @@ class Job:
         kept = self.templates.is_keep(text) or (not text and self.templates.empty_reply == "keep")
         if kept:
             text, ids, cut = self.memory, self.tokenizer.encode(self.memory), False
+        hygiene = None
+        if self.templates.hygiene != "off":
+            cleaned = clean(text, chunk.text, self.memory, self.templates.hygiene,
+                            self.templates.empty_memory)
+            hygiene = cleaned.counts()
+            if cleaned.text != text:
+                text, ids = cleaned.text, self.tokenizer.encode(cleaned.text)
+                cut = cut and not cleaned.rejected
         self.memory = text
         return Step(
             chunk.index,
@@ -328,6 +341,7 @@ class Job:
             completion.seconds,
             chunk_sha(chunk.text),
             kept=kept,
+            hygiene=hygiene,
         )
 
     def _memory_tokens(self) -> int:

@@ -45,9 +45,10 @@ class TraceWarning(UserWarning):
 
 
 def _changed_reply_rules(templates: PromptTemplates) -> list[tuple[str, str]]:
-    """The reply rules (keep word, empty-memory text, empty reply) that differ from the default."""
+    """The reply rules (keep word, empty-memory text, empty reply, hygiene) that differ from the
+    default."""
     default = PromptTemplates()
-    names = ("keep_reply", "empty_memory", "empty_reply")
+    names = ("keep_reply", "empty_memory", "empty_reply", "hygiene")
     return [(n, str(getattr(templates, n))) for n in names
             if getattr(templates, n) != getattr(default, n)]
 
@@ -301,7 +302,7 @@ def _difference(key: str, old: Any, new: Any) -> str | None:
         ]
         return f"{key} (trace vs this run: {', '.join(fields)})"
     if key == "templates":
-        return "prompts (templates, keep word, empty-memory text, empty-reply rule)"
+        return "prompts (templates, keep word, empty-memory text, empty-reply rule, hygiene)"
     return f"{key} (trace: {_short(old)}; this run: {_short(new)})"
 
 
