@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from memagent.errors import InputError
@@ -110,3 +112,22 @@ def test_a_prompt_file_layers_over_the_profiles_templates(tmp_path):
     f.write_text('memory_update = "{problem} {memory}"\n')
     with pytest.raises(InputError, match=f"prompt file {f}: prompt template 'memory_update' lacks"):
         PromptTemplates.from_file(f, base=PAPER.templates)
+
+
+def test_template_placeholders_are_checked_when_the_file_is_read(tmp_path):
+    """Issue 25 item 7: a typo'd placeholder or a stray brace is refused with the file, the key,
+    the line and the placeholder; doubled braces are literal and pass."""
+    f = tmp_path / "p.toml"
+    f.write_text('final_answer = """{problem}\\n{memory}\\n\\\\boxed{{}} {{x}}"""\n')
+    assert "{x}" in PromptTemplates.from_file(f).final_answer_messages("q", "m")[0]["content"]
+    for text, fragment in [
+        ('memory_update = """{problem}\\n{memory}\\n{chunk}\\n{Memory}"""',
+         "'memory_update' line 4: unknown placeholder {Memory}; 'memory_update' takes {problem}"),
+        ("context_answer = '{problem} {context} {chunk}'", "unknown placeholder {chunk}"),
+        ("final_answer = '{problem} {memory} }'", "unbalanced '}'; write }} for a literal"),
+        ("final_answer = '{problem} {memory} {'", "unbalanced '{'"),
+    ]:
+        f.write_text(text + "\n")
+        with pytest.raises(InputError, match=re.escape(f"prompt file {f}: ") + ".*" +
+                           re.escape(fragment)):
+            PromptTemplates.from_file(f)

@@ -11,6 +11,7 @@ Users replace them from a TOML file with `memory_update` and `final_answer` keys
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -214,6 +215,8 @@ class PromptTemplates:
                 raise InputError(
                     f"prompt file {p}: '{key}' must be a string, not {_toml_type(value)}"
                 )
+            if key in _PLACEHOLDERS:
+                _check_placeholders(p, key, value)
         try:
             return replace(base if base is not None else cls(), **data)
         except InputError as exc:
@@ -270,6 +273,37 @@ def _toml_type(value: object) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a float", list: "an array",
              dict: "a table"}
     return names.get(type(value), f"a {type(value).__name__}")
+
+
+# The placeholders each filled template takes (`_fill`); {{ and }} are literal braces.
+_PLACEHOLDERS = {
+    "memory_update": ("problem", "memory", "chunk"),
+    "final_answer": ("problem", "memory"),
+    "context_answer": ("problem", "context"),
+}
+_BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def _check_placeholders(path: Path, key: str, text: str) -> None:
+    """A template's placeholders are its own names and its braces balance, else InputError
+    naming the file, the key and the placeholder (a typo would otherwise reach the model)."""
+    allowed = _PLACEHOLDERS[key]
+    for match in _BRACES.finditer(text):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        line = text.count("\n", 0, match.start()) + 1
+        where = f"prompt file {path}: '{key}' line {line}"
+        if match.group(1) is None:
+            raise InputError(
+                f"{where}: unbalanced {token!r}; write {token * 2} for a literal brace"
+            )
+        if match.group(1) not in allowed:
+            shown = token if len(token) <= 40 else token[:39] + "…"
+            raise InputError(
+                f"{where}: unknown placeholder {shown}; '{key}' takes "
+                f"{', '.join('{' + a + '}' for a in allowed)} (write {{{{ and }}}} for literal braces)"
+            )
 
 
 def _fill(template: str, **fields: str) -> str:

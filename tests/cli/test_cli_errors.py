@@ -125,6 +125,13 @@ CASES = [
     ("prompts: lacks field", lambda w: [w.doc, "-q", w.q, *w.server, "--prompts",
                                         _file(w, "p5.toml", "final_answer = '{memory}'")], 3,
      "lacks {problem}"),
+    # issue 25 item 7: a placeholder typo or a stray brace named with file, key and placeholder
+    ("prompts: unknown placeholder", lambda w: [w.doc, "-q", w.q, *w.server, "--prompts", _file(
+        w, "p6.toml", "memory_update = '{problem} {memory} {chunk} {foo}'")], 3,
+     "p6.toml: 'memory_update' line 1: unknown placeholder {foo}"),
+    ("prompts: stray brace", lambda w: [w.doc, "-q", w.q, *w.server, "--prompts", _file(
+        w, "p7.toml", "final_answer = '{problem} {memory} \\boxed{'")], 3,
+     "p7.toml: 'final_answer' line 1: unbalanced '{'"),
     # traces
     ("trace: directory", lambda w: [w.doc, "-q", w.q, *w.server, "--trace", w.dir / "adir"], 3,
      "is a directory"),
