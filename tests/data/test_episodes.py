@@ -6,27 +6,30 @@ from itertools import pairwise
 import pytest
 
 from memagent.data.episodes import (
-    HELDOUT_ATTRS,
     HELDOUT_HAYSTACKS,
-    HELDOUT_SHAPES,
-    KEEP,
-    NOTHING_YET,
     TASK_WEIGHTS,
-    TRAIN_ATTRS,
     TRAIN_HAYSTACKS,
-    TRAIN_SHAPES,
     EpisodeSpec,
     episode_document,
     generate_episode,
-    glossary_entries,
     haystack_installed,
-    python_text,
     relevant_seen,
     split_of,
 )
+from memagent.data.episodes.haystacks import glossary_entries, python_text
+from memagent.data.episodes.vocabulary import (
+    HELDOUT_ATTRS,
+    HELDOUT_SHAPES,
+    TRAIN_ATTRS,
+    TRAIN_SHAPES,
+)
 from memagent.errors import InputError
+from memagent.profile import EMBEDDED
 
 SPEC = EpisodeSpec(chunk=128, max_chunks=4)
+# the embedded policy's words: data/ takes them from its caller, never from the profile itself
+NOTHING_YET = EMBEDDED.templates.empty_memory
+KEEP = EMBEDDED.templates.keep_reply or "KEEP"
 
 
 def test_template_splits_are_disjoint_and_large_enough():
@@ -52,7 +55,7 @@ def test_same_arguments_same_episode_and_chunks_rebuild_the_document(tokenizer):
 def test_oracle_memory_keeps_exactly_the_relevant_sentences(tokenizer, task):
     for index in range(4):
         ep = generate_episode("train", 0, index, tokenizer, SPEC, task=task, haystack="nearmiss")
-        convs = ep.conversations()
+        convs = ep.conversations(NOTHING_YET, KEEP)
         assert convs[0][1] == NOTHING_YET  # before the first chunk
         seen: list[str] = []
         for (kind, memory_before, chunk, reply), new in zip(convs, [*ep.relevant, []], strict=True):
@@ -131,12 +134,12 @@ def test_glossary_alternates_headword_lines_and_definitions_and_never_keeps_them
 
 
 def test_vt_code_chains_are_code_in_split_syntaxes_and_drawn_only_when_weighted(tokenizer):
-    from memagent.data.episodes import _VT_CODE_HELDOUT, _VT_CODE_TRAIN
+    from memagent.data.episodes.chains import VT_CODE_HELDOUT, VT_CODE_TRAIN
 
-    assert not set(_VT_CODE_TRAIN) & set(_VT_CODE_HELDOUT)
-    assert not any("VAR" in first + hop for first, hop in _VT_CODE_TRAIN + _VT_CODE_HELDOUT)
+    assert not set(VT_CODE_TRAIN) & set(VT_CODE_HELDOUT)
+    assert not any("VAR" in first + hop for first, hop in VT_CODE_TRAIN + VT_CODE_HELDOUT)
     only_code = EpisodeSpec(chunk=128, max_chunks=4, task_weights=(("vt_code", 1.0),))
-    for split, syntaxes in (("train", _VT_CODE_TRAIN), ("heldout", _VT_CODE_HELDOUT)):
+    for split, syntaxes in (("train", VT_CODE_TRAIN), ("heldout", VT_CODE_HELDOUT)):
         for index in range(6):
             ep = generate_episode(split, 1, index, tokenizer, only_code, haystack="noise")
             assert ep.task == "vt_code"
@@ -154,19 +157,19 @@ def test_vt_code_chains_are_code_in_split_syntaxes_and_drawn_only_when_weighted(
 def _heldout_chain_is_in_a_vt_code_syntax(tokenizer, spec, seed):
     """The held-out split of vt_any and vt_syntax is vt_code's: its first line is written in one of
     the held-out code syntaxes."""
-    from memagent.data.episodes import _VT_CODE_HELDOUT
+    from memagent.data.episodes.chains import VT_CODE_HELDOUT
 
     heldout = generate_episode("heldout", seed, 0, tokenizer, spec, haystack="noise")
     first = heldout.memories[-1].splitlines()[0]
     return any(first == f.format(a=heldout.answers[0], v=first.split()[-1].rstrip(";)"))
-               for f, _ in _VT_CODE_HELDOUT)
+               for f, _ in VT_CODE_HELDOUT)
 
 
 def test_vt_any_draws_a_syntax_per_episode_and_holds_out_vt_codes(tokenizer):
-    from memagent.data.episodes import _VT_KEYWORDS
+    from memagent.data.episodes.chains import VT_KEYWORDS
 
     held_out_words = {"my", "setq", "auto", "var"}  # vt_code's held-out keywords, RULER's VAR
-    assert not {k.strip().casefold() for k in _VT_KEYWORDS} & held_out_words
+    assert not {k.strip().casefold() for k in VT_KEYWORDS} & held_out_words
     spec = EpisodeSpec(chunk=128, max_chunks=4, task_weights=(("vt_any", 1.0),))
     firsts = set()
     for index in range(12):

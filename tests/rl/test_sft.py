@@ -150,11 +150,11 @@ def test_bad_adapters_are_one_line_errors(tokenizer, tiny, tmp_path):
 
 
 def test_missing_training_haystack_is_a_one_line_error_naming_the_package(monkeypatch, tmp_path):
-    from memagent.data import episodes
+    from memagent.data.episodes import haystacks
     from memagent.rl.sft import _require_haystacks
 
-    monkeypatch.setitem(episodes.DICT_FILES, "gcide", tmp_path / "gcide.dict.dz")
-    monkeypatch.setattr(episodes, "FORTUNES_DIR", tmp_path / "fortunes")
+    monkeypatch.setitem(haystacks.DICT_FILES, "gcide", tmp_path / "gcide.dict.dz")
+    monkeypatch.setattr(haystacks, "FORTUNES_DIR", tmp_path / "fortunes")
     with pytest.raises(InputError, match=r"apt-get install .*dict-gcide.*fortunes") as err:
         _require_haystacks(None)
     assert "\n" not in str(err.value)

@@ -67,7 +67,7 @@ def _maker(kind: str, rng: random.Random, role: str) -> Callable[[], str]:
 def _distinct(
     make: Callable[[], str], n: int, taken: set[str], split: str | None = None
 ) -> list[str]:
-    from memagent.data.episodes import split_of
+    from memagent.data.episodes.vocabulary import split_of
 
     out: list[str] = []
     while len(out) < n:

@@ -57,7 +57,7 @@ def _chain(names: list[str], value: str) -> list[str]:
 
 
 def _in_split(opts: GenOptions, items: list[str]) -> bool:
-    from memagent.data.episodes import split_of
+    from memagent.data.episodes.vocabulary import split_of
 
     return opts.split is None or all(split_of(item) == opts.split for item in items)
 

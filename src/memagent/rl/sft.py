@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from memagent.answer import extract_answer
-from memagent.data.episodes import Episode, EpisodeSpec, generate_episode
+from memagent.data.episodes import EpisodeSpec, OracleEpisode, generate_episode
 from memagent.errors import InputError
 from memagent.profile import EMBEDDED
 from memagent.rl import checkpoint
@@ -42,13 +42,19 @@ class Example:
     prompt_ids: list[int]
     reply_ids: list[int]  # the reply plus the end-of-turn token
     reply: str
-    episode: Episode
+    episode: OracleEpisode
     conversation: int
 
 
-def conversation_messages(episode: Episode, index: int) -> tuple[Any, str]:
+def oracle_conversations(episode: OracleEpisode) -> list[tuple[str, str, str | None, str]]:
+    """The episode's conversations in the embedded profile's words (empty memory, keep reply)."""
+    templates = EMBEDDED.templates
+    return episode.conversations(templates.empty_memory, templates.keep_reply or "KEEP")
+
+
+def conversation_messages(episode: OracleEpisode, index: int) -> tuple[Any, str]:
     """(chat messages, oracle reply) of one conversation of an episode, in the embedded profile."""
-    _kind, memory, chunk, reply = episode.conversations()[index]
+    _kind, memory, chunk, reply = oracle_conversations(episode)[index]
     templates = EMBEDDED.templates
     if chunk is None:
         return templates.final_answer_messages(episode.question, memory), reply
@@ -74,19 +80,19 @@ def example_for(
     spec = EpisodeSpec(chunk=chunk, max_chunks=sft.max_chunks, haystacks=sft.haystacks,
                        task_weights=tasks)
     episode = generate_episode(split, cfg.seed, index, tokenizer, spec)
-    convs = episode.conversations()
+    convs = oracle_conversations(episode)
     by_kind = {k: [i for i, c in enumerate(convs) if c[0] == k] for k in KINDS}
     weights = [sft.mix[k] if by_kind[k] else 0.0 for k in KINDS]
     kind = rng.choices(KINDS, weights=weights)[0]
     return build_example(tokenizer, episode, rng.choice(by_kind[kind]))
 
 
-def build_example(tokenizer: Any, episode: Episode, index: int) -> Example:
+def build_example(tokenizer: Any, episode: OracleEpisode, index: int) -> Example:
     messages, reply = conversation_messages(episode, index)
     prompt_ids = tokenizer.chat_ids(messages)
     end = tokenizer.eos_token_id
     reply_ids = tokenizer.encode(reply) + ([end] if end is not None else [])
-    return Example(episode.conversations()[index][0], prompt_ids, reply_ids, reply, episode, index)
+    return Example(oracle_conversations(episode)[index][0], prompt_ids, reply_ids, reply, episode, index)
 
 
 def lora_model(cfg: TrainConfig, model: Any) -> Any:
@@ -141,7 +147,7 @@ def probe_cases(cfg: TrainConfig, tokenizer: Any, split: str) -> list[Example]:
             ),
         )
         rng = random.Random(f"probe|{index}")
-        convs = episode.conversations()
+        convs = oracle_conversations(episode)
         for kind in KINDS:
             options = [i for i, c in enumerate(convs) if c[0] == kind]
             if options and len(cases[kind]) < per_kind:
