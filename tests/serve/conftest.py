@@ -73,3 +73,75 @@ def serve(tokenizer, tmp_path: Path) -> Iterator[Callable[..., Running]]:
     yield make
     for stop in stops:
         stop()
+
+
+def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs of a server-sent event stream's lines."""
+    import json
+
+    out, name = [], "message"
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[len("event: "):]
+        elif line.startswith("data: "):
+            out.append((name, json.loads(line[len("data: "):])))
+            name = "message"
+    return out
+
+
+class Spawned:
+    """`memagent serve` as a real subprocess (python -m memagent.cli serve ...)."""
+
+    def __init__(self, args: list[str], log: Path):
+        import subprocess
+        import sys
+
+        import httpx
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "memagent.cli", "serve", "--port", str(self.port), *args],
+                stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"memagent serve exited {self.proc.returncode}: "
+                                   f"{log.read_text()[-2000:]}")
+            try:
+                httpx.get(self.url + "/v1/models", timeout=2)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("memagent serve did not start") from None
+                time.sleep(0.1)
+
+    def kill9(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(15)
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[[list[str]], Spawned]]:
+    started: list[Spawned] = []
+
+    def make(args: list[str]) -> Spawned:
+        started.append(Spawned(args, tmp_path / "serve.log"))
+        return started[-1]
+
+    yield make
+    for s in started:
+        s.stop()

@@ -22,7 +22,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memagent.errors import MemAgentError
@@ -36,6 +35,8 @@ from memagent.serve.shapes import (
     chat_completion,
     completion_id,
     error_body,
+    parse,
+    read_body,
     usage_json,
 )
 from memagent.sources import DocumentSource
@@ -88,39 +89,6 @@ def create_app(service: Service) -> FastAPI:
 
 
 # -- shared helpers ----------------------------------------------------------------------------
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 once it passes `limit` bytes (never read further)."""
-    size = int(request.headers.get("content-length") or 0)
-    if size > limit:
-        raise ApiError(413, f"the request body is {size} bytes, over the limit of {limit}",
-                       "request_too_large")
-    chunks, seen = [], 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise ApiError(413, f"the request body is over the limit of {limit} bytes",
-                           "request_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse(model: type[Any], raw: bytes) -> Any:
-    """A JSON body checked against `model`: 400 naming the first problem."""
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}", "invalid_json") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "the request body must be a JSON object", "invalid_json")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        code = "missing_field" if first["type"] == "missing" else "invalid_value"
-        raise ApiError(400, f"{where}: {first['msg']}", code, param=where) from None
-
-
 def _model(service: Service) -> dict[str, Any]:
     b = service.agent.budgets
     return {"id": service.settings.model_id, "object": "model", "created": 0,
@@ -192,7 +160,7 @@ def _plan(service: Service, body: ChatRequestBody) -> Plan:
         return Plan(question, DocumentSource.from_args([str(path)]), doc["tokens"], False,
                     max_tokens)
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-    prompt = agent.tokenizer.chat_token_count(messages)  # type: ignore[arg-type]
+    prompt = agent.tokenizer.chat_token_count(messages)
     if prompt + max_tokens <= agent.budgets.window:
         return Plan(question, "", prompt, True, max_tokens)
     if len(body.messages) == 1:
@@ -215,7 +183,7 @@ async def _passthrough(service: Service, body: ChatRequestBody, plan: Plan) -> R
         temperature=base.temperature if body.temperature is None else body.temperature,
         top_p=base.top_p if body.top_p is None else body.top_p)
     messages = tuple({"role": m.role, "content": m.text()} for m in body.messages)
-    request = ChatRequest(messages, plan.max_tokens, seed=body.seed)  # type: ignore[arg-type]
+    request = ChatRequest(messages, plan.max_tokens, seed=body.seed)
     try:
         done = await asyncio.to_thread(service.runner.passthrough, request, sampling)
     except MemAgentError as exc:

@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from memagent.chunking import iter_chunks
 from memagent.errors import MemAgentError
 from memagent.serve.service import Service
-from memagent.serve.shapes import ApiError, JobBody
+from memagent.serve.shapes import ApiError, JobBody, parse, read_body
 from memagent.serve.store import JobRow
 from memagent.sources import DocumentSource
 
@@ -51,8 +51,6 @@ def router(service: Service) -> APIRouter:
 
     @api.post("/jobs")
     async def create(request: Request) -> dict[str, Any]:
-        from memagent.serve.app import parse, read_body
-
         body: JobBody = parse(JobBody, await read_body(request, 1024 * 1024))
         doc = store.document(body.document_id)
         if doc is None:

@@ -122,6 +122,10 @@ class Service:
                 sub.put(event)
         return sub
 
+    def listeners(self, key: str) -> int:
+        with self._lock:
+            return len(self._listeners.get(key, []))
+
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             subs = self._listeners.get(sub.key, [])

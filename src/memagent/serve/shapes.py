@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 
 class ApiError(Exception):
@@ -25,6 +29,39 @@ class ApiError(Exception):
 def error_body(message: str, code: str, kind: str = "invalid_request_error",
                param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it passes `limit` bytes (never read further)."""
+    size = int(request.headers.get("content-length") or 0)
+    if size > limit:
+        raise ApiError(413, f"the request body is {size} bytes, over the limit of {limit}",
+                       "request_too_large")
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise ApiError(413, f"the request body is over the limit of {limit} bytes",
+                           "request_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse(model: type[Any], raw: bytes) -> Any:
+    """A JSON body checked against `model`: 400 naming the first problem."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object", "invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        code = "missing_field" if first["type"] == "missing" else "invalid_value"
+        raise ApiError(400, f"{where}: {first['msg']}", code, param=where) from None
 
 
 class Message(BaseModel):
