@@ -151,3 +151,25 @@ def test_job_with_hygiene_off_keeps_the_reply_and_its_json_has_no_hygiene_key(to
     memory_steps = [s for s in job.steps if s.kind == "memory"]
     assert [s.memory for s in memory_steps] == [f"{COFFIN}\n{COFFIN}", "The answer is 99."]
     assert all("hygiene" not in s.to_json() for s in job.steps)
+
+
+# -- in eval's records and report ------------------------------------------------------------------
+
+
+def test_eval_sums_hygiene_per_sample_and_reports_it_per_cell(tokenizer, tmp_path):
+    from memagent.eval.methods import hygiene_totals
+    from memagent.eval.report import _hygiene_table
+
+    job = _run_job(tokenizer, EMBEDDED_LIKE, [f"{COFFIN}\n{COFFIN}\n{NEEDLE}", "KEEP", "Made up."],
+                   [CHUNK, "Nothing here at all.", "Still nothing."])
+    on = hygiene_totals(job.steps)
+    assert on == {"repeats": 1, "unsupported": 1, "repaired": 1, "rejected": 1, "repeat_steps": 0}
+    off = _run_job(tokenizer, replace(EMBEDDED_LIKE, hygiene="off"), [f"{COFFIN}\n{COFFIN}", "KEEP"],
+                   [CHUNK, "Nothing."])
+    assert hygiene_totals(off.steps)["repeat_steps"] == 2  # counted from the memories themselves
+    records = [{"task": "t", "length": 8192, "hygiene": on}, {"task": "t", "length": 8192,
+               "hygiene": hygiene_totals(off.steps)}, {"task": "t", "length": 8192}]
+    table = _hygiene_table(records)
+    assert table[0].startswith("## Memory hygiene")
+    assert "| t | 8K | 2 | 1 | 1 | 1 | 1 | 2 (1) |" in table
+    assert _hygiene_table([{"task": "t", "length": 8192}]) == []

@@ -89,6 +89,7 @@ def make_record(sample: Sample, length: int, method: str, pred: Prediction) -> d
         "prompt_tokens": pred.prompt_tokens, "completion_tokens": pred.completion_tokens,
         "context_tokens": pred.context_tokens, "seconds": round(pred.seconds, 3),
         "reply": pred.text, "error": pred.error, "memory": pred.memory,
+        **({"hygiene": pred.hygiene} if pred.hygiene is not None else {}),
     }
 
 

@@ -23,8 +23,9 @@ from memagent.chunking import iter_chunks
 from memagent.config import AgentConfig
 from memagent.data import Sample
 from memagent.errors import InputError, MemAgentError
+from memagent.hygiene import repeated_sentences
 from memagent.loop.agent import MemAgent
-from memagent.loop.job import Job
+from memagent.loop.job import Job, Step
 from memagent.prompts import PromptTemplates
 from memagent.sources import text_blocks
 from memagent.types import LLM, ChatRequest, Message, Tokenizer
@@ -46,6 +47,8 @@ class Prediction:
     context_tokens: int = 0  # context tokens the method actually showed the model (full/rag)
     error: str | None = None
     memory: str | None = None  # memagent: the memory the answer was given
+    # memagent: memory hygiene summed over the steps (hygiene_totals), None for the baselines
+    hygiene: dict[str, int] | None = None
 
 
 def failed(error: BaseException, seconds: float = 0.0) -> Prediction:
@@ -149,8 +152,27 @@ class MemAgentMethod(Method):
             r = job.result()
             out.append(Prediction(r.raw_answer, r.answer, r.rule.value, r.usage.prompt_tokens,
                                   r.usage.completion_tokens, r.usage.backend_seconds or wall,
-                                  r.document_tokens, memory=r.memory))
+                                  r.document_tokens, memory=r.memory,
+                                  hygiene=hygiene_totals(r.steps)))
         return out
+
+
+def hygiene_totals(steps: Sequence[Step]) -> dict[str, int]:
+    """One sample's memory hygiene: sentences dropped as repeats and as unsupported, steps
+    repaired and rejected (all 0 with hygiene off), and `repeat_steps`, the memories that held a
+    sentence twice, counted from the memories themselves whatever the mode."""
+    totals = {"repeats": 0, "unsupported": 0, "repaired": 0, "rejected": 0, "repeat_steps": 0}
+    for s in steps:
+        if s.kind != "memory":
+            continue
+        h = s.hygiene or {}
+        totals["repeats"] += int(h.get("repeats", 0))
+        totals["unsupported"] += int(h.get("unsupported", 0))
+        rejected = int(h.get("rejected", 0))
+        totals["rejected"] += rejected
+        totals["repaired"] += int(not rejected and bool(h.get("repeats") or h.get("unsupported")))
+        totals["repeat_steps"] += int(bool(repeated_sentences(s.memory)))
+    return totals
 
 
 class FullMethod(Method):

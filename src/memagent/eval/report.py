@@ -139,6 +139,32 @@ def _method_costs(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+HYGIENE_COLUMNS = ("repaired", "rejected", "repeats", "unsupported", "repeat_steps")
+
+
+def _hygiene_table(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Memory hygiene summed per cell (memagent.hygiene), for records that carry it: steps
+    repaired / rejected, sentences dropped as repeats / as in neither chunk nor memory, and
+    memories that held a sentence twice (repeat_steps; samples with one in brackets)."""
+    cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in records:
+        if isinstance(r.get("hygiene"), dict):
+            cells.setdefault((r["task"], int(r["length"])), []).append(r["hygiene"])
+    if not cells:
+        return []
+    lines = ["## Memory hygiene (memagent method; sums over the samples' steps)", "",
+             "| task | length | n | steps repaired | steps rejected | repeats dropped | "
+             "unsupported dropped | memories with a repeat (samples) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (task, length), hs in sorted(cells.items()):
+        sums = {c: sum(int(h.get(c, 0)) for h in hs) for c in HYGIENE_COLUMNS}
+        with_repeat = sum(1 for h in hs if int(h.get("repeat_steps", 0)))
+        lines.append(f"| {task} | {length_label(length)} | {len(hs)} | {sums['repaired']} | "
+                     f"{sums['rejected']} | {sums['repeats']} | {sums['unsupported']} | "
+                     f"{sums['repeat_steps']} ({with_repeat}) |")
+    return [*lines, ""]
+
+
 def merge_runs(out: Path, other: Path) -> int:
     """Append `other`'s samples that `out` lacks to `out`; returns how many were added."""
     from memagent.errors import InputError
@@ -197,7 +223,8 @@ def write_report(out: Path, run: RunInfo | None = None) -> Path:
               "## Answers in \\boxed{} (%)", "", *_table(rows, "boxed"), "",
               "## Tokens processed per sample (prompt + completion, mean over tasks)", "",
               *_method_costs(rows), "",
-              "## Wall seconds per cell", "", *_table(rows, "wall_seconds"), ""]
+              "## Wall seconds per cell", "", *_table(rows, "wall_seconds"), "",
+              *_hygiene_table(records.values())]
     from memagent.outputs import write_text
 
     path = out / REPORT_FILE
