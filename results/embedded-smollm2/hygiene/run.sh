@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Memory hygiene on vs off, v6 (the shipped adapter) under smollm2-memagent, as pre-registered in
+# PREREGISTRATION.md (committed before any stage below ran). From the repository root:
+#   OMP_NUM_THREADS=1 nohup bash results/embedded-smollm2/hygiene/run.sh > /tmp/hygiene.log 2>&1 &
+# Resumable: every eval stage skips the samples already in its --out; rerun to continue.
+set -euo pipefail
+H=results/embedded-smollm2/hygiene
+OFF=(--prompts $H/hygiene-off.toml)
+COMMON=(--split heldout --lengths 8k --batch 1 --methods memagent)  # dtype: the profile's (bfloat16 here)
+Q="What is the special magic number for crystal-mango mentioned in the provided text?"  # README's, verbatim
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+stage=${1:-all}
+run() { [[ $stage == "$1" || $stage == all ]]; }
+if run readme; then  # README's example: reported, never tuned on
+  [[ -s $H/readme-on.json ]] || memagent ask examples/needle-8k.txt -q "$Q" --trace $H/readme-on.trace.jsonl --json > $H/readme-on.json
+  [[ -s $H/readme-off.json ]] || memagent ask examples/needle-8k.txt -q "$Q" "${OFF[@]}" --trace $H/readme-off.trace.jsonl --json > $H/readme-off.json
+fi
+for task in niah_single_2 niah_single_3; do
+  if run $task; then
+    memagent eval --tasks $task -n 20 "${COMMON[@]}" --out $H/on-8k
+    python $H/subset.py $H/on-8k $task 8192 $H/off-$task.samples.jsonl 2 | tee $H/off-$task.subset.json
+    memagent eval --tasks $task -n 20 "${COMMON[@]}" "${OFF[@]}" --samples $H/off-$task.samples.jsonl --out $H/off-8k
+  fi
+done
