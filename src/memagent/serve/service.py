@@ -175,7 +175,9 @@ def api_error(exc: MemAgentError, backend: str) -> ApiError:
     """A memagent error as the HTTP error a client gets: the backend's failures are 502 (504 when
     it timed out), bad input 400, a cancelled task 409."""
     if isinstance(exc, BackendError):
-        timed_out = isinstance(exc, BackendUnreachable) and "timed out" in str(exc).lower()
+        text = str(exc).lower()
+        timed_out = isinstance(exc, BackendUnreachable) and ("timed out" in text
+                                                             or "--max-wait" in text)
         return ApiError(504 if timed_out else 502, f"backend {backend} failed: {exc}",
                         "backend_timeout" if timed_out else "backend_error", kind="api_error")
     if isinstance(exc, Cancelled):
