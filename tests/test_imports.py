@@ -123,8 +123,8 @@ def test_imports_go_one_way():
     or cli/ (nor data/ the profiles); eval/ and rl/ never import cli/ or each other; nothing
     but cli/ imports cli/; and every driver of jobs goes through MemAgent.run, not the scheduler."""
     graph = import_graph()
-    subpackages = ("memagent.llm", "memagent.data", "memagent.eval", "memagent.rl", "memagent.cli",
-                   "memagent.serve")
+    subpackages = ("memagent.llm", "memagent.data", "memagent.eval", "memagent.rl", "memagent.sft",
+                   "memagent.cli", "memagent.serve")
     for name, targets in graph.items():
         # the core: a top-level module (or memagent/__init__) or the loop/ package
         top = MODULES[name].parent == PACKAGE or name.startswith("memagent.loop")
@@ -133,12 +133,15 @@ def test_imports_go_one_way():
             if top and name != "memagent":
                 assert not target.startswith(subpackages), where
             if name.startswith(("memagent.llm", "memagent.data")):
-                assert not target.startswith(("memagent.eval", "memagent.rl", "memagent.cli")), where
+                assert not target.startswith(("memagent.eval", "memagent.rl", "memagent.sft",
+                                              "memagent.cli")), where
             if name.startswith("memagent.data"):  # the policy's words come in from the caller
                 assert target != "memagent.profile", where
             if name.startswith("memagent.eval"):
                 assert not target.startswith(("memagent.rl", "memagent.cli")), where
             if name.startswith("memagent.rl"):
+                assert not target.startswith(("memagent.eval", "memagent.cli", "memagent.sft")), where
+            if name.startswith("memagent.sft"):  # SFT sits on rl/'s config and checkpoints
                 assert not target.startswith(("memagent.eval", "memagent.cli")), where
             if not name.startswith("memagent.cli"):
                 assert not target.startswith("memagent.cli"), where

@@ -36,7 +36,7 @@ def train_command(
         typer.echo(cfg.model_dump_json(indent=1))
         return 0
     if cfg.stage == "sft":
-        from memagent.rl.sft import train_sft
+        from memagent.sft import train_sft
 
         summary = train_sft(cfg, progress=progress)
         typer.echo(f"sft steps {summary['steps']}  adapter: {summary['final']}")

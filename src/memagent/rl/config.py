@@ -190,7 +190,7 @@ class EvalConfig(_Section):
 
 
 class SFTConfig(_Section):
-    """Supervised warm start (stage: sft): LoRA on oracle memory conversations (rl/sft.py)."""
+    """Supervised warm start (stage: sft): LoRA on oracle memory conversations (memagent/sft/)."""
 
     lora_rank: int = Field(32, ge=1)
     lora_alpha: int = Field(64, ge=1)

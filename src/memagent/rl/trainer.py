@@ -303,7 +303,7 @@ class Trainer:
         if self.acc.is_main_process:
             final = self.out / "final"
             if self.cfg.train_adapter:  # final/ is a shippable float16 adapter with its recipe
-                from memagent.rl.sft import export_adapter
+                from memagent.rl.checkpoint import export_adapter
 
                 self.learner.policy.save_pretrained(str(self.out / "final-fp32"))
                 export_adapter(self.out / "final-fp32", final, {"config": summary["config"]})

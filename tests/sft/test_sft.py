@@ -1,4 +1,4 @@
-"""SFT warm start and adapters, on a tiny random Llama with the real tokenizer (seconds).
+"""SFT warm start and adapters (memagent/sft/), on a tiny random Llama with the real tokenizer (seconds).
 
 These check the machinery (loss on reply tokens only, resume, export, merge, errors); whether the
 policy learns is measured by the committed runs under results/, not here.
@@ -47,7 +47,7 @@ def _cfg(model: Path, out: Path, steps: int, adapter: Path | None = None, **sft)
 
 
 def test_examples_are_pure_functions_of_seed_and_step(tokenizer, tiny, tmp_path):
-    from memagent.rl.sft import example_for
+    from memagent.sft.examples import example_for
 
     cfg = _cfg(tiny, tmp_path / "run", 2)
     a, b = example_for(cfg, tokenizer, 5, 1), example_for(cfg, tokenizer, 5, 1)
@@ -60,7 +60,7 @@ def test_loss_is_on_reply_tokens_with_the_decision_weighted(tokenizer, tiny, tmp
     import torch
     from transformers import AutoModelForCausalLM
 
-    from memagent.rl.sft import example_for, example_loss
+    from memagent.sft.examples import example_for, example_loss
 
     cfg = _cfg(tiny, tmp_path / "run", 2)
     model = AutoModelForCausalLM.from_pretrained(str(tiny))
@@ -78,7 +78,7 @@ def test_loss_is_on_reply_tokens_with_the_decision_weighted(tokenizer, tiny, tmp
 def test_sft_trains_checkpoints_resumes_and_exports(tokenizer, tiny, tmp_path):
     from safetensors.torch import load_file
 
-    from memagent.rl.sft import train_sft
+    from memagent.sft import train_sft
 
     out = tmp_path / "run"
     train_sft(_cfg(tiny, out, 2), progress=False)
@@ -151,7 +151,7 @@ def test_bad_adapters_are_one_line_errors(tokenizer, tiny, tmp_path):
 
 def test_missing_training_haystack_is_a_one_line_error_naming_the_package(monkeypatch, tmp_path):
     from memagent.data.episodes import haystacks
-    from memagent.rl.sft import _require_haystacks
+    from memagent.sft.train import _require_haystacks
 
     monkeypatch.setitem(haystacks.DICT_FILES, "gcide", tmp_path / "gcide.dict.dz")
     monkeypatch.setattr(haystacks, "FORTUNES_DIR", tmp_path / "fortunes")
@@ -170,7 +170,7 @@ def test_sft_continues_from_a_start_adapter_and_refuses_another_rank(tokenizer, 
     import torch
     from safetensors.torch import load_file
 
-    from memagent.rl.sft import train_sft
+    from memagent.sft import train_sft
 
     first = tmp_path / "first"
     train_sft(_cfg(tiny, first, 1), progress=False)
