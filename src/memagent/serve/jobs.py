@@ -22,7 +22,9 @@ from fastapi.responses import StreamingResponse
 
 from memagent.chunking import iter_chunks
 from memagent.errors import MemAgentError
-from memagent.serve.service import Service
+from memagent.loop.agent import trace_paths
+from memagent.loop.trace import read_trace
+from memagent.serve.service import Service, step_event
 from memagent.serve.shapes import ApiError, JobBody, parse, read_body
 from memagent.serve.store import JobRow
 from memagent.sources import DocumentSource
@@ -162,8 +164,20 @@ def job_json(service: Service, row: JobRow) -> dict[str, Any]:
 
 
 async def _events(service: Service, job_id: str) -> AsyncIterator[str]:
-    sub = service.subscribe(job_id)
+    """Every memory step so far (from the job's traces), then each new one live, then `done`."""
+    sub = service.subscribe(job_id)  # first, so no step falls between the replay and the live
+    sent: dict[int, int] = {}  # question -> last chunk index sent
+
+    def step(event: dict[str, Any]) -> str | None:
+        if event["chunk"] <= sent.get(event["question"], -1):
+            return None
+        sent[event["question"]] = event["chunk"]
+        return f"event: step\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+
     try:
+        for event in await asyncio.to_thread(_recorded, service, job_id):
+            if (line := step(event)) is not None:
+                yield line
         while True:
             row = service.store.job(job_id)
             if row is None or row.status not in ("queued", "running"):
@@ -175,9 +189,28 @@ async def _events(service: Service, job_id: str) -> AsyncIterator[str]:
                 continue
             if event["type"] == "done":
                 break
-            yield f"event: step\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            if (line := step(event)) is not None:
+                yield line
         row = service.store.job(job_id)
         if row is not None:
             yield f"event: done\ndata: {json.dumps(job_json(service, row), ensure_ascii=False)}\n\n"
     finally:
         sub.close()
+
+
+def _recorded(service: Service, job_id: str) -> list[dict[str, Any]]:
+    """The memory steps the job's traces hold (a trace being written: its complete lines)."""
+    row = service.store.job(job_id)
+    if row is None:
+        return []
+    doc = service.store.document(row.document_id)
+    chunks = service.chunks_of(doc["tokens"]) if doc else 0
+    paths = trace_paths(service.store.trace_base(job_id), len(row.questions))
+    events = []
+    for i, path in enumerate(paths):
+        try:
+            _, steps, _ = read_trace(path)
+        except (MemAgentError, OSError):
+            continue
+        events += [step_event(i, s, chunks) for s in steps]
+    return events
