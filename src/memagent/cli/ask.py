@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,7 @@ from memagent.cli.options import (
     MaxRetriesOpt,
     MaxWaitOpt,
     MemoryOpt,
+    ModelArgs,
     ModelOpt,
     OutputOpt,
     ProfileOpt,
@@ -37,24 +38,35 @@ from memagent.cli.options import (
     TopPOpt,
     WindowOpt,
 )
-from memagent.errors import BudgetError, InputError
+from memagent.errors import InputError
+
+if TYPE_CHECKING:
+    from memagent.llm.setup import AgentSetup
+    from memagent.loop.agent import MemAgent
+
+
+PathsArg = Annotated[list[str], typer.Argument(
+    help="Text files, directories of text files (read in sorted order), or - for stdin.",
+)]
+QuestionOpt = Annotated[list[str], typer.Option(
+    "--question", "-q", help="The question; repeat for several questions over the same document.",
+)]
+TraceOpt = Annotated[Path | None, typer.Option(
+    help="Write every step to this JSONL file, a checkpoint for --resume. With several "
+    "questions, each gets its own trace, numbered before the suffix: --trace run.jsonl "
+    "writes run.q1.jsonl, run.q2.jsonl, ...",
+)]
+ResumeOpt = Annotated[bool, typer.Option(
+    help="Continue the run recorded in --trace: finished questions are answered from "
+    "their traces, the others continue after their last recorded chunk.",
+)]
+ShowMemoryOpt = Annotated[bool, typer.Option("--show-memory", help="Print the memory after each chunk.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")]
 
 
 def ask_command(
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Text files, directories of text files (read in sorted order), or - for stdin."
-        ),
-    ],
-    question: Annotated[
-        list[str],
-        typer.Option(
-            "--question",
-            "-q",
-            help="The question; repeat for several questions over the same document.",
-        ),
-    ],
+    paths: PathsArg,
+    question: QuestionOpt,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
@@ -74,27 +86,10 @@ def ask_command(
     top_p: TopPOpt = None,
     seed: SeedOpt = None,
     prompts: PromptsOpt = None,
-    trace: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write every step to this JSONL file, a checkpoint for --resume. With several "
-            "questions, each gets its own trace, numbered before the suffix: --trace run.jsonl "
-            "writes run.q1.jsonl, run.q2.jsonl, ..."
-        ),
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            help="Continue the run recorded in --trace: finished questions are answered from "
-            "their traces, the others continue after their last recorded chunk."
-        ),
-    ] = False,
-    show_memory: Annotated[
-        bool, typer.Option("--show-memory", help="Print the memory after each chunk.")
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the full result as JSON on stdout.")
-    ] = False,
+    trace: TraceOpt = None,
+    resume: ResumeOpt = False,
+    show_memory: ShowMemoryOpt = False,
+    as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = 8,
     max_retries: MaxRetriesOpt = 5,
     timeout: TimeoutOpt = 300.0,
@@ -106,18 +101,46 @@ def ask_command(
     questions fail, the others' answers are still printed (a failed one: an empty line, or a JSON
     object with "error" under --json), each failure is one line on stderr, and the exit code is 5.
     """
+    args = ModelArgs.of(locals())
     from rich.console import Console
 
     from memagent.cli.progress import answer_with_progress
-    from memagent.llm import BackendOptions, load_llm, tokenizer_path
-    from memagent.llm.hf_tokenizer import load_tokenizer
-    from memagent.llm.setup import resolve_setup
-    from memagent.loop.agent import MemAgent, trace_paths
-    from memagent.loop.trace import check_trace_file
+    from memagent.loop.traces import open_traces
     from memagent.sources import DocumentSource
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    questions = list(question)
+    questions = _checked_questions(list(question), paths, trace, resume)
+    # Everything that can be checked without the model is checked before it loads.
+    source = DocumentSource.from_args(paths)
+    source.precheck()
+    setup = args.setup()
+    t0 = time.perf_counter()
+    agent = _load_agent(setup, questions, err)
+    with open_traces(agent, source, questions, trace, resume) as traces:  # refusals: no output
+        err.print(
+            f"model {agent.llm.name} ({agent.llm.dtype}) ready in "
+            f"{time.perf_counter() - t0:.1f}s; {setup.describe()}"
+            f"{'' if prompts is None else f'; prompts {prompts}'}; "
+            f"chunks of {agent.budgets.chunk} tokens"
+        )
+        for note in traces.notes:
+            err.print(note, markup=False)
+        total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
+        outcomes = answer_with_progress(agent, source, traces, total_bytes, err, show_memory)
+    try:
+        return _report(outcomes, as_json, err, trace is not None)
+    except BrokenPipeError:
+        stdout_closed()
+        raise
+
+
+def _checked_questions(
+    questions: list[str], paths: list[str], trace: Path | None, resume: bool
+) -> list[str]:
+    """The questions, and the flags that go with them, checked before anything is read."""
+    from memagent.loop.trace import check_trace_file
+    from memagent.loop.traces import trace_paths
+
     blank = [i for i, q in enumerate(questions, 1) if not q.strip()]
     if not questions or (len(questions) == 1 and blank):
         raise InputError("the question is empty: pass -q 'your question'")
@@ -135,68 +158,32 @@ def ask_command(
             raise InputError(f"trace path {trace} is a directory: give a file path for --trace")
         for path in trace_paths(trace, len(questions)):
             check_trace_file(path, resume)
-    # Everything that can be checked without the model is checked before it loads.
-    source = DocumentSource.from_args(paths)
-    source.precheck()
-    setup = resolve_setup(
-        BackendOptions(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            tokenizer=tokenizer,
-            adapter=adapter,
-            base=base,
-            dtype=dtype or "auto",
-            backend=backend,
-            device=device,
-            max_concurrency=concurrency,
-            max_retries=max_retries,
-            timeout=timeout,
-            max_wait=max_wait or None,
-            on_retry=lambda notice: print_line("warning", notice),
-        ),
-        profile, window=window, query=query, chunk=chunk, memory=memory, output=output,
-        temperature=temperature, top_p=top_p, seed=seed, prompts=prompts,
-    )
-    config, options = setup.config, setup.backend
-    t0 = time.perf_counter()
+    return questions
+
+
+def _load_agent(setup: AgentSetup, questions: list[str], err: Any) -> MemAgent:
+    """The agent on its loaded model; each question is checked against the query budget with
+    the model's tokenizer before the weights load."""
+    from memagent.llm import load_llm, tokenizer_path
+    from memagent.llm.hf_tokenizer import load_tokenizer
+    from memagent.loop.agent import MemAgent
+
+    config = setup.config
     with err.status("loading model ..."):
-        tok = load_tokenizer(tokenizer_path(options)[0])
+        tok = load_tokenizer(tokenizer_path(setup.backend)[0])
         _check_questions(questions, tok, config.budgets.resolve(tok, config.templates).query)
-        llm = load_llm(options)
+        llm = load_llm(setup.backend)
         llm.resolve_model()  # a server's model: named before it goes into the trace
-    agent = MemAgent(llm, config)
-    traces = agent.open_traces(source, questions, trace, resume)  # refusals before any output
-    try:
-        err.print(
-            f"model {llm.name} ({llm.dtype}) ready in {time.perf_counter() - t0:.1f}s; "
-            f"{setup.describe()}"
-            f"{'' if prompts is None else f'; prompts {prompts}'}; "
-            f"chunks of {agent.budgets.chunk} tokens"
-        )
-        for note in traces.notes:
-            err.print(note, markup=False)
-        total_bytes = sum(os.path.getsize(p) for p in source.inputs if p != "-") or None
-        outcomes = answer_with_progress(agent, source, traces, total_bytes, err, show_memory)
-    finally:
-        traces.close()
-    try:
-        return _report(outcomes, as_json, err, trace is not None)
-    except BrokenPipeError:
-        stdout_closed()
-        raise
+    return MemAgent(llm, config)
 
 
 def _check_questions(questions: list[str], tokenizer: Any, limit: int) -> None:
-    """Each question within the query budget (as Job checks it), before the model loads."""
+    """Each question within the query budget (Job's own check), before the model loads."""
+    from memagent.loop.job import check_question
+
     for i, q in enumerate(questions, 1):
-        n = len(tokenizer.encode(q))
-        if n > limit:
-            which = "the question" if len(questions) == 1 else f"question {i} of {len(questions)}"
-            raise BudgetError(
-                f"{which} is {n} tokens, over the query budget of {limit} "
-                "(raise --query, keeping the window in mind)"
-            )
+        which = "the question" if len(questions) == 1 else f"question {i} of {len(questions)}"
+        check_question(q, tokenizer, limit, which)
 
 
 def _report(outcomes: list[Any], as_json: bool, err: Any, traced: bool) -> int:

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from memagent.cli import print_line
 from memagent.cli.options import (
     SEED_HELP,
     AdapterOpt,
@@ -26,6 +25,7 @@ from memagent.cli.options import (
     MaxRetriesOpt,
     MaxWaitOpt,
     MemoryOpt,
+    ModelArgs,
     ModelOpt,
     OutputOpt,
     ProfileOpt,
@@ -107,6 +107,16 @@ SamplesOpt = Annotated[list[Path] | None, Opt(
 HotpotOpt = Annotated[Path | None, Opt(
     "--hotpotqa", help="HotpotQA (or SQuAD for qa_1) JSON for the QA tasks.",
 )]
+BatchOpt = Annotated[int, Opt(min=1, help="Samples per backend batch.")]
+HaystackOpt = Annotated[Path | None, Opt(help="Directory of .txt files for essays.")]
+SplitOpt = Annotated[str | None, Opt(
+    help="heldout: draw keys and values only from the partition training never sees.",
+)]
+StyleOpt = Annotated[str, Opt(
+    help="Question texts: ruler (RULER's templates; vt and cwe carry a worked example, ~500 "
+    "tokens) or release (the MemAgent release's, no examples; its OOD RULER numbers used "
+    "these).",
+)]
 
 
 def eval_command(
@@ -135,18 +145,12 @@ def eval_command(
     top_p: TopPOpt = None,
     sampling_seed: SamplingSeedOpt = None,
     prompts: PromptsOpt = None,
-    batch: Annotated[int, Opt(min=1, help="Samples per backend batch.")] = 8,
+    batch: BatchOpt = 8,
     hotpotqa: HotpotOpt = None,
-    haystack_dir: Annotated[Path | None, Opt(help="Directory of .txt files for essays.")] = None,
+    haystack_dir: HaystackOpt = None,
     samples: SamplesOpt = None,
-    split: Annotated[str | None, Opt(
-        help="heldout: draw keys and values only from the partition training never sees.",
-    )] = None,
-    style: Annotated[str, Opt(
-        help="Question texts: ruler (RULER's templates; vt and cwe carry a worked example, ~500 "
-        "tokens) or release (the MemAgent release's, no examples; its OOD RULER numbers used "
-        "these).",
-    )] = "ruler",
+    split: SplitOpt = None,
+    style: StyleOpt = "ruler",
     concurrency: ConcurrencyOpt = 8,
     max_retries: MaxRetriesOpt = 5,
     timeout: TimeoutOpt = 300.0,
@@ -157,18 +161,14 @@ def eval_command(
     --seed draws the samples; --sampling-seed is the model's (ask's --seed). Writes samples.jsonl, summary.csv, accuracy.png and report.md under --out; re-running the
     same command skips the samples already scored there.
     """
-    from dataclasses import asdict
-
+    args = ModelArgs.of({**locals(), "seed": sampling_seed})  # --seed draws the samples here
     from rich.console import Console
 
-    from memagent.data import TASKS, parse_length
-    from memagent.data.hotpotqa import QA_TASKS
+    from memagent.data import parse_length
     from memagent.data.templates import check_style
     from memagent.eval.harness import EvalPlan, Harness
     from memagent.eval.report import write_report
-    from memagent.eval.run_file import RunInfo
-    from memagent.llm import BackendOptions, load_llm
-    from memagent.llm.setup import resolve_setup
+    from memagent.llm import load_llm
 
     err = Console(stderr=True, highlight=False)
     files = _sample_files(list(samples or []))
@@ -179,25 +179,8 @@ def eval_command(
         haystack_dir=str(haystack_dir) if haystack_dir else None, sample_files=files, split=split,
         style=check_style(style),
     )
-    for t in plan.tasks:
-        if t not in TASKS:
-            raise InputError(f"unknown task {t!r}; choose from {', '.join(TASKS)}")
-        if t in QA_TASKS and t not in files and hotpotqa is None:
-            raise InputError(f"task {t} needs --hotpotqa FILE (a {QA_TASKS[t]} JSON) or --samples")
-    for m in plan.methods:
-        if m not in METHODS:
-            raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-    setup = resolve_setup(
-        BackendOptions(
-            model=model, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
-            adapter=adapter, base=base, dtype=dtype or "auto", backend=backend, device=device,
-            max_concurrency=concurrency, max_retries=max_retries, timeout=timeout,
-            max_wait=max_wait or None, on_retry=lambda notice: print_line("warning", notice),
-        ),
-        profile, window=window, query=query, chunk=chunk, memory=memory, output=output,
-        temperature=temperature, top_p=top_p, seed=sampling_seed, prompts=prompts,
-    )
-    prof, config, weights_dtype = setup.profile, setup.config, setup.backend.dtype
+    _check_plan(plan, hotpotqa is not None)
+    setup = args.setup()
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         llm = load_llm(setup.backend)
@@ -206,23 +189,47 @@ def eval_command(
         raise InputError("the backend has no tokenizer: pass --tokenizer")
     name, sha = model_identity(model, base_url, adapter, base)
     err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s; {setup.describe()}")
-    harness = Harness(plan, llm, config, tok, out)
-    b = harness.methods[plan.methods[0]].budgets
-    run = RunInfo(
-        model=name, model_sha256=sha, tasks=list(plan.tasks), lengths=list(plan.lengths),
-        methods=list(plan.methods), n=plan.n, seed=plan.seed, batch=plan.batch, split=plan.split,
-        style=plan.style,
-        budgets={k: v for k, v in asdict(b).items() if not k.endswith("overhead")},
-        sampling=asdict(config.sampling), profile=prof.name,
-        dtype=weights_dtype or "backend default",
-        commands=(RunInfo.read(out) or RunInfo()).commands,  # a staged run keeps its history
-    )
-    run.add_command(shlex.join(_invocation()))
-    run.write(out)
+    harness = Harness(plan, llm, setup.config, tok, out)
+    run = _run_info(plan, setup, (name, sha), harness.methods[plan.methods[0]].budgets, out)
     _run_with_progress(harness, err)
     report = write_report(out, run)
     err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
     return 0
+
+
+def _check_plan(plan: Any, hotpotqa: bool) -> None:
+    """Every task and method known, and each QA task with its source file."""
+    from memagent.data import TASKS
+    from memagent.data.hotpotqa import QA_TASKS
+
+    for t in plan.tasks:
+        if t not in TASKS:
+            raise InputError(f"unknown task {t!r}; choose from {', '.join(TASKS)}")
+        if t in QA_TASKS and t not in plan.sample_files and not hotpotqa:
+            raise InputError(f"task {t} needs --hotpotqa FILE (a {QA_TASKS[t]} JSON) or --samples")
+    for m in plan.methods:
+        if m not in METHODS:
+            raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+
+
+def _run_info(plan: Any, setup: Any, model: tuple[str, str | None], budgets: Any, out: Path) -> Any:
+    """The run's run.json (written now, this command added to its history): what was run, how."""
+    from dataclasses import asdict
+
+    from memagent.eval.run_file import RunInfo
+
+    run = RunInfo(
+        model=model[0], model_sha256=model[1], tasks=list(plan.tasks), lengths=list(plan.lengths),
+        methods=list(plan.methods), n=plan.n, seed=plan.seed, batch=plan.batch, split=plan.split,
+        style=plan.style,
+        budgets={k: v for k, v in asdict(budgets).items() if not k.endswith("overhead")},
+        sampling=asdict(setup.config.sampling), profile=setup.profile.name,
+        dtype=setup.backend.dtype or "backend default",
+        commands=(RunInfo.read(out) or RunInfo()).commands,  # a staged run keeps its history
+    )
+    run.add_command(shlex.join(_invocation()))
+    run.write(out)
+    return run
 
 
 def _invocation() -> list[str]:

@@ -4,15 +4,20 @@ help text: model and backend, profile and budgets, sampling, prompts, HTTP limit
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from memagent.llm.setup import pick_dtype
 from memagent.profile import Profile, agent_config, resolve_profile
 
-__all__ = ["agent_config", "pick_dtype", "pick_profile"]  # for callers not yet on resolve_setup
+if TYPE_CHECKING:
+    from memagent.llm.setup import AgentSetup
+
+# pick_profile, pick_dtype, agent_config: for callers not yet on ModelArgs / resolve_setup
+__all__ = ["ModelArgs", "agent_config", "pick_dtype", "pick_profile"]
 
 # -- model and backend --------------------------------------------------------------------------
 ModelOpt = Annotated[
@@ -129,6 +134,61 @@ MaxWaitOpt = Annotated[
         "(0: no limit beyond --timeout x attempts). Each retry prints a one-line notice."
     ),
 ]
+
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    """The shared flags above as one value, which `setup` turns into the run (`resolve_setup`):
+    what `ask` and `eval` (and serve) take of the model, profile, budgets, sampling and HTTP."""
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    tokenizer: str | None = None
+    backend: str = "auto"
+    device: str | None = None
+    adapter: str | None = None
+    base: bool = False
+    dtype: str | None = None
+    profile: str = "auto"
+    window: int | None = None
+    query: int | None = None
+    chunk: int | None = None
+    memory: int | None = None
+    output: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    prompts: Path | None = None
+    concurrency: int = 8
+    max_retries: int = 5
+    timeout: float = 300.0
+    max_wait: float = 600.0
+
+    @classmethod
+    def of(cls, flags: dict[str, Any]) -> ModelArgs:
+        """From a command's parameters (its `locals()`), each field by its flag's name."""
+        return cls(**{f.name: flags[f.name] for f in fields(cls)})
+
+    def setup(self) -> AgentSetup:
+        """The run these flags ask for: model -> profile -> budgets, prompts, sampling, dtype."""
+        from memagent.cli import print_line
+        from memagent.llm import BackendOptions
+        from memagent.llm.setup import resolve_setup
+
+        options = BackendOptions(
+            model=self.model, base_url=self.base_url, api_key=self.api_key,
+            tokenizer=self.tokenizer, adapter=self.adapter, base=self.base,
+            dtype=self.dtype or "auto", backend=self.backend, device=self.device,
+            max_concurrency=self.concurrency, max_retries=self.max_retries, timeout=self.timeout,
+            max_wait=self.max_wait or None, on_retry=lambda notice: print_line("warning", notice),
+        )
+        return resolve_setup(
+            options, self.profile, window=self.window, query=self.query, chunk=self.chunk,
+            memory=self.memory, output=self.output, temperature=self.temperature,
+            top_p=self.top_p, seed=self.seed, prompts=self.prompts,
+        )
 
 
 def pick_profile(

@@ -1,12 +1,14 @@
-"""`ask`'s progress bar and --show-memory: display only; `MemAgent.answer` runs the questions."""
+"""`ask`'s progress bar and --show-memory: display only; `memagent.loop.traces.answer` runs the
+questions."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from memagent.loop.agent import MemAgent, Outcome, Traces
+from memagent.loop.agent import MemAgent
 from memagent.loop.job import Job, Step
+from memagent.loop.traces import Outcome, Traces, answer
 from memagent.sources import DocumentSource
 
 
@@ -18,12 +20,11 @@ def answer_with_progress(
     console: Console,
     show_memory: bool,
 ) -> list[Outcome]:
-    """`agent.answer(...)` under a progress bar (bytes read, chunks, tokens/s), printing each new
-    memory with `show_memory`. Closes the traces."""
+    """`answer(agent, ...)` under a progress bar (bytes read, chunks, tokens/s), printing each new
+    memory with `show_memory`. The traces stay open (their opener closes them)."""
     outcomes = traces.outcomes
     pending = [i for i, o in enumerate(outcomes) if o.result is None]
     if not pending:
-        traces.close()
         return outcomes
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -61,7 +62,7 @@ def answer_with_progress(
             )
 
     with progress:
-        agent.answer(source, traces, on_step=on_step)
+        answer(agent, source, traces, on_step=on_step)
         failed = sum(outcomes[i].error is not None for i in pending)
         ended = "done" if not failed else "failed" if failed == len(pending) else "partial"
         progress.update(task, description=ended, completed=total_bytes)

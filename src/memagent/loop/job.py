@@ -167,6 +167,20 @@ SEAM_SLACK = 32  # tokens of margin for the estimate in Job._request
 PLACEHOLDER_TOKENS = 16  # bound on the tokens of NO_MEMORY, the empty memory's placeholder
 
 
+def check_question(
+    question: str, tokenizer: Tokenizer, limit: int, which: str = "the question"
+) -> int:
+    """The question's tokens, or a BudgetError when they are over the query budget `limit`
+    (`which` names it: "question 2 of 3")."""
+    n = len(tokenizer.encode(question))
+    if n > limit:
+        raise BudgetError(
+            f"{which} is {n} tokens, over the query budget of {limit} "
+            "(raise --query, keeping the window in mind)"
+        )
+    return n
+
+
 @dataclass
 class Job:
     """One (document, question) pair moving through the loop. Drive it with next_request/consume."""
@@ -196,12 +210,7 @@ class Job:
     def __post_init__(self) -> None:
         if not self.question.strip():
             raise InputError("the question is empty")
-        n = self._question_tokens = len(self.tokenizer.encode(self.question))
-        if n > self.budgets.query:
-            raise BudgetError(
-                f"the question is {n} tokens, over the query budget of {self.budgets.query} "
-                "(raise --query, keeping the window in mind)"
-            )
+        self._question_tokens = check_question(self.question, self.tokenizer, self.budgets.query)
         if self.resume is not None:
             self.memory = self.resume.memory
             self.steps = list(self.resume.steps)
