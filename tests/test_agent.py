@@ -3,7 +3,7 @@ import pytest
 from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, Budgets
 from memagent.errors import InputError
-from memagent.loop.agent import MemAgent, Phase
+from memagent.loop.agent import MemAgent
 from scripted import ScriptedLLM
 
 SMALL = AgentConfig(budgets=Budgets(chunk=64, memory=48, output=32))
@@ -68,15 +68,3 @@ def test_empty_document_and_question_are_clear_errors(tokenizer):
         agent.ask("", "q?")
     with pytest.raises(InputError, match="question is empty"):
         agent.ask("text", "  ")
-
-
-def test_job_is_a_state_machine(tokenizer):
-    llm = ScriptedLLM(tokenizer)
-    job = MemAgent(llm, SMALL).job(needle_doc("1111111", lines=5), "Magic?")
-    req = job.next_request()
-    assert job.next_request() is req  # same pending request until consumed
-    job.consume(llm.generate([req], SMALL.sampling)[0])
-    while not job.done:
-        job.consume(llm.generate([job.next_request()], SMALL.sampling)[0])
-    assert job.phase is Phase.DONE and job.next_request() is None
-    assert job.result().answer == "1111111"
