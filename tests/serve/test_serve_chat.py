@@ -83,9 +83,9 @@ def test_stream_gives_the_same_answer_and_progress_as_comments(serve, tokenizer)
 def test_concurrent_requests_are_batched_and_answer_as_sequential_runs(serve, tokenizer):
     keys = ("alpha", "bravo", "charlie", "delta", "echo", "fox", "golf", "hotel", "india")
     docs = [keyed_doc(tokenizer, keys=keys[: 5 + i % 5]) for i in range(20)]
-    expected = [MemAgent(ScriptedLLM(tokenizer), SMALL).ask(d, "q?").answer for d in docs]
-    sequential_calls = sum(MemAgent(llm := ScriptedLLM(tokenizer), SMALL).ask(d, "q?") and llm.calls
-                           for d in docs)
+    alone = ScriptedLLM(tokenizer)
+    expected = [MemAgent(alone, SMALL).ask(d, "q?").answer for d in docs]
+    sequential_calls = alone.calls
     gate = threading.Event()
     run = serve(llm=ScriptedLLM(tokenizer, hook=lambda n: gate.wait(30) if n == 1 else None))
     answers: list[str | None] = [None] * 20

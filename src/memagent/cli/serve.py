@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,6 +23,7 @@ from memagent.cli.options import (
     MaxRetriesOpt,
     MaxWaitOpt,
     MemoryOpt,
+    ModelArgs,
     ModelOpt,
     OutputOpt,
     ProfileOpt,
@@ -34,9 +35,6 @@ from memagent.cli.options import (
     TokenizerOpt,
     TopPOpt,
     WindowOpt,
-    agent_config,
-    pick_dtype,
-    pick_profile,
 )
 from memagent.errors import InputError
 
@@ -110,43 +108,23 @@ def serve_command(
         from memagent.serve.app import create_app
         from memagent.serve.service import ServeSettings, Service
     except ModuleNotFoundError as exc:
-        raise InputError(f"`memagent serve` needs {exc.name}: pip install fastapi uvicorn") from None
+        raise InputError(f"`memagent serve` needs {exc.name}: pip install 'memagent[serve]'") from None
 
-    backend_args = dict(model=model, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
-                        backend=backend, device=device, adapter=adapter, base=base, dtype=dtype,
-                        concurrency=concurrency, max_retries=max_retries, timeout=timeout,
-                        max_wait=max_wait)
-    agent = build_agent(profile, (window, query, chunk, memory, output),
-                        (temperature, top_p, seed, prompts), backend_args)
+    setup = ModelArgs.of(locals()).setup()
+    from memagent.llm import load_llm
+
+    llm = load_llm(setup.backend)
+    llm.resolve_model()  # a server's model: named before it goes into the traces
+    agent = setup.agent(llm)
     settings = ServeSettings(data_dir or _default_data_dir(), server_key, max_queue,
                              int(max_upload_mb * 1024 * 1024),
                              max_document_tokens=max_document_tokens)
     service = Service(agent, settings)
     resumed = service.resume_unfinished()
-    print_line("serve", f"http://{host}:{port}/ ({agent.llm.name}, window {agent.budgets.window}, "
-               f"chunks of {agent.budgets.chunk}); data in {settings.data_dir}"
+    print_line("serve", f"http://{host}:{port}/ ({agent.llm.name}; {setup.describe()}; chunks of "
+               f"{agent.budgets.chunk}); data in {settings.data_dir}"
                + (f"; resuming {resumed} unfinished jobs" if resumed else ""))
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning",
                 timeout_graceful_shutdown=1)
     return 0
 
-
-def build_agent(profile: str, budgets: tuple[Any, ...], sampling: tuple[Any, ...],
-                b: dict[str, Any]) -> Any:
-    """The agent the shared option groups describe, built the way `ask` builds its own."""
-    from memagent.llm import BackendOptions, load_llm
-    from memagent.loop.agent import MemAgent
-
-    prof = pick_profile(profile, b["model"], b["adapter"], b["base"],
-                        server=b["base_url"] is not None)
-    config = agent_config(prof, prof.budgets(*budgets), *sampling)
-    options = BackendOptions(
-        model=b["model"], base_url=b["base_url"], api_key=b["api_key"], tokenizer=b["tokenizer"],
-        adapter=b["adapter"], base=b["base"], dtype=pick_dtype(b["dtype"], prof, b["device"]),
-        backend=b["backend"], device=b["device"], max_concurrency=b["concurrency"],
-        max_retries=b["max_retries"], timeout=b["timeout"], max_wait=b["max_wait"] or None,
-        on_retry=lambda notice: print_line("warning", notice),
-    )
-    llm = load_llm(options)
-    llm.resolve_model()
-    return MemAgent(llm, config)
