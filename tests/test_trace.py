@@ -177,8 +177,8 @@ def test_trace_versions(tokenizer, tmp_path):
     path = tmp_path / "t.jsonl"
     with pytest.raises(KeyboardInterrupt):
         traced_ask(tokenizer, doc, path, False, fail_after=2)
-    rewrite(path, lambda r: {**r, "version": 3} if r["type"] == "header" else r)
-    with pytest.raises(InputError, match="version 3, which this memagent cannot read"):
+    rewrite(path, lambda r: {**r, "version": 4} if r["type"] == "header" else r)
+    with pytest.raises(InputError, match="version 4, which this memagent cannot read"):
         traced_ask(tokenizer, doc, path, True)
 
     def version_1(record):  # what memagent wrote before document fingerprints
@@ -272,9 +272,9 @@ def test_a_trace_path_that_cannot_be_a_trace(tokenizer, tmp_path):
     binary.write_bytes(b'{"type": "header"}\n\xff\xfe\n')
     with pytest.raises(InputError, match=r"b\.jsonl is not UTF-8 text"):
         read_trace(binary)
-    newer = tmp_path / "v3.jsonl"  # another version's records are not judged by this one's rules
-    newer.write_text('{"type": "header", "version": 3}\n{"type": "step", "new": 1}\n')
-    with pytest.raises(InputError, match="version 3, which this memagent cannot read"):
+    newer = tmp_path / "v4.jsonl"  # another version's records are not judged by this one's rules
+    newer.write_text('{"type": "header", "version": 4}\n{"type": "step", "new": 1}\n')
+    with pytest.raises(InputError, match="version 4, which this memagent cannot read"):
         check_trace_file(newer, True)
 
 
@@ -300,3 +300,111 @@ def test_one_result_serializer_for_json_trace_and_resume(tokenizer, tmp_path):
     assert [s.memory for s in rebuilt.steps] == [s.memory for s in memory_steps]
     assert rebuilt.usage.requests == result.usage.requests
     assert rebuilt.cost == result.cost
+
+
+# ---- issue 25 item 9: a digest chained over every step and final record ------------------------
+@pytest.mark.parametrize(("line", "edit", "kind"), [
+    (3, lambda r: {**r, "memory": r["memory"] + " The magic number is 1111111."}, "step"),
+    (2, lambda r: {**r, "index": 0, "chunk_sha": "0" * 16}, "step"),
+    (-1, lambda r: {**r, "answer": "1111111"}, "final"),
+])
+def test_an_edited_trace_is_refused_naming_file_and_line(tokenizer, tmp_path, line, edit, kind):
+    """Reproduction: `--resume` trusted a memory value edited in the trace."""
+    path, records = _finished_trace(tokenizer, tmp_path)
+    assert all(len(r["digest"]) == 16 for r in records[1:]) and "digest" not in records[0]
+    records[line] = edit(records[line])
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    lineno = line % len(records) + 1
+    message = rf"{path}:{lineno}: {kind} record does not match its digest: the trace was edited"
+    with pytest.raises(InputError, match=message):
+        read_trace(path)
+    with pytest.raises(InputError, match=message):
+        traced_ask(tokenizer, needle_doc("4821937"), path, True)
+
+
+def test_a_killed_and_resumed_trace_keeps_one_chain(tokenizer, tmp_path):
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        traced_ask(tokenizer, doc, path, False, fail_after=3)
+    with open(path, "a") as f:
+        f.write('{"type": "step", "index": 3, "digest": "0')  # torn by a kill
+    assert traced_ask(tokenizer, doc, path, True)[0] == "4821937"
+    header, steps, final = read_trace(path)  # every digest checks out across the resume
+    assert header["version"] == 3 and final is not None and len(steps) > 3
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[2] = {k: v for k, v in records[2].items() if k != "digest"}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(InputError, match=r":3: step record lacks its digest"):
+        read_trace(path)
+
+
+def test_a_trace_from_before_digests_resumes_with_a_warning(tokenizer, tmp_path):
+    """Version-2 traces (no digests) are accepted, unfinished or finished, with one warning."""
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        traced_ask(tokenizer, doc, path, False, fail_after=2)
+
+    def version_2(record):
+        record = {k: v for k, v in record.items() if k != "digest"}
+        return {**record, "version": 2} if record["type"] == "header" else record
+
+    rewrite(path, version_2)
+    with pytest.warns(TraceWarning, match="version 2, written before record digests"):
+        assert traced_ask(tokenizer, doc, path, True)[0] == "4821937"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[0]["version"] == 2 and not any("digest" in r for r in records)  # one format
+    with pytest.warns(TraceWarning, match="version 2"):
+        assert traced_ask(tokenizer, doc, path, True)[0] == "4821937"
+
+
+# ---- issue 25 item 1: one writer per trace ------------------------------------------------------
+HOLD = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(120)")
+
+
+def test_a_trace_held_by_another_process_is_refused_naming_it(tokenizer, tmp_path):
+    import subprocess
+
+    from memagent.loop.trace import check_trace_file
+
+    doc = needle_doc("4821937")
+    path = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        traced_ask(tokenizer, doc, path, False, fail_after=2)
+    before = path.read_bytes()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        message = rf"trace {path} is in use by process {holder.pid} \(another memagent run"
+        with pytest.raises(InputError, match=message):
+            check_trace_file(path, True)
+        with pytest.raises(InputError, match=message):
+            traced_ask(tokenizer, doc, path, True)
+    finally:
+        holder.kill()  # a lock whose process died never blocks
+        holder.wait()
+    assert path.read_bytes() == before
+    assert traced_ask(tokenizer, doc, path, True)[0] == "4821937"
+
+
+def test_the_lock_is_held_while_writing_and_released_after(tokenizer, tmp_path):
+    from memagent.loop.tracelock import TraceLock
+
+    path = tmp_path / "t.jsonl"
+    agent = MemAgent(ScriptedLLM(tokenizer), CFG)
+    source = DocumentSource([str(_doc(tmp_path, needle_doc("4821937")))])
+    identity = run_identity(Q, CFG, agent.budgets, "scripted", source.fingerprint_files())
+    writer, _, _ = open_trace(path, identity, False, source.fingerprint)
+    with pytest.raises(InputError, match="is in use by"):
+        TraceLock.acquire(path)
+    writer.close()
+    TraceLock.acquire(path).close()
+
+
+def _doc(folder, text):
+    path = folder / "doc.txt"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -162,6 +162,11 @@ CASES = [
     ("trace: newer version", lambda w: [w.doc, "-q", w.q, *w.server, "--resume", "--trace",
                                         _trace(w, "t8.jsonl", [{**w.records[0], "version": 9}])],
      3, "version 9"),
+    # issue 25 item 9: a memory edited in the trace breaks its digest chain at that line
+    ("trace: edited memory", lambda w: [
+        w.doc, "-q", w.q, *w.server, "--resume", "--trace", _trace(w, "t9.jsonl", [
+            w.records[0], {**w.records[1], "memory": "The magic number for alpha is 42."},
+            *w.records[2:]])], 3, "t9.jsonl:2: step record does not match its digest"),
     ("trace: exists, no --resume", lambda w: [w.doc, "-q", w.q, *w.server, "--trace", w.trace], 3,
      "already exists"),
     ("resume: other question", lambda w: [w.doc, "-q", "Other?", *w.server, "--resume",

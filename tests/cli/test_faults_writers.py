@@ -163,3 +163,102 @@ def test_the_real_command_refuses_a_huge_length_at_once(tmp_path):
     assert proc.returncode == 3, proc.stderr
     one_line(proc.stderr, "99999999m")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ item 1: one writer per trace
+class Gate:
+    """A server rule that holds request `at` (counted from arm()) until `release()`."""
+
+    def __init__(self, srv: Any) -> None:
+        import threading
+
+        self.srv, self.event, self.at = srv, threading.Event(), 0
+        srv.rule = self
+
+    def arm(self, at: int) -> None:
+        self.event.clear()
+        self.at = self.srv.posts + at
+
+    def __call__(self, n: int, body: Any) -> None:
+        if n == self.at:
+            self.event.wait(120)
+
+    def wait_held(self, proc: subprocess.Popen[str]) -> None:
+        import time
+
+        deadline = time.monotonic() + 120
+        while self.srv.posts < self.at and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.srv.posts >= self.at, proc.communicate()
+
+    def release(self) -> None:
+        self.event.set()
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: Any, embedded_model_dir: Path, tokenizer: Any) -> Any:
+    from fault_server import FaultServer, answer, keyed_doc, question
+
+    root = tmp_path_factory.mktemp("held")
+    doc = root / "doc.txt"
+    doc.write_text(keyed_doc(tokenizer))
+    srv = FaultServer()
+    flags = ["--base-url", srv.url, "--model", "m", "--tokenizer", embedded_model_dir,
+             "--chunk", "64", "--timeout", "120"]
+    w = type("Held", (), {"root": root, "srv": srv, "gate": Gate(srv), "answer": answer("alpha"),
+                          "args": lambda trace, *extra: ["ask", doc, "-q", question("alpha"),
+                                                         *flags, "--trace", trace, *extra]})
+    yield w
+    w.gate.release()
+    srv.close()
+
+
+def _popen(args: list[Any]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "memagent.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_run_on_a_trace_in_use_is_refused_naming_the_process(held):
+    """Reproduction: two `--resume` runs on one trace both exited 0, wrote every step twice and
+    the next resume failed (`step N out of order`)."""
+    from memagent.loop.trace import read_trace
+
+    trace = held.root / "busy.jsonl"
+    held.gate.arm(4)
+    first = _popen(held.args(trace))
+    try:
+        held.gate.wait_held(first)
+        for extra in (["--resume"], []):
+            second = cli(*held.args(trace, *extra))
+            assert (second.returncode, second.stdout) == (3, ""), second.stderr
+            one_line(second.stderr, f"trace {trace} is in use by process {first.pid}")
+    finally:
+        held.gate.release()
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and out.strip() == held.answer, err
+    _, steps, final = read_trace(trace)  # one writer: no step twice, the chain intact
+    assert final is not None and [s.index for s in steps] == list(range(len(steps)))
+    again = cli(*held.args(trace, "--resume"))
+    assert again.returncode == 0 and again.stdout.strip() == held.answer, again.stderr
+    assert "is complete; answer taken from it" in again.stderr
+
+
+def test_the_lock_of_a_killed_run_never_blocks_a_resume(held):
+    import signal
+
+    from memagent.loop.trace import read_trace
+
+    trace = held.root / "killed.jsonl"
+    held.gate.arm(5)
+    first = _popen(held.args(trace))
+    try:
+        held.gate.wait_held(first)
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate(timeout=120)
+    finally:
+        held.gate.release()
+    assert first.returncode == -signal.SIGKILL
+    assert len(read_trace(trace)[1]) == 4  # the steps before the held request
+    resumed = cli(*held.args(trace, "--resume"))
+    assert resumed.returncode == 0 and resumed.stdout.strip() == held.answer, resumed.stderr
+    assert "resuming" in resumed.stderr and "in use" not in resumed.stderr

@@ -14,6 +14,13 @@ finished trace is then checked by reading stdin to its end, an unfinished one wh
 Version-1 traces (no fingerprint) resume with a warning while unfinished (their chunk hashes still
 prove the part already read) and are refused once finished (their answer cannot be tied to the
 document).
+
+One writer per trace: a run holds an OS lock on its trace while it reads and writes it
+(`memagent.loop.tracelock`), so a second run on the same trace is refused with one line naming the
+process that holds it; the lock of a process that died is gone with it. Each step and final record
+carries a digest chained over the records before it (`memagent.loop.trace_records`, version 3), so
+a memory edited in the file is refused on resume, naming the line; version-1 and -2 traces, which
+have no digests, resume with a warning that an edit cannot be detected.
 """
 
 from __future__ import annotations
@@ -23,20 +30,28 @@ import json
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
-from memagent.answer import AnswerRule
 from memagent.config import AgentConfig, ResolvedBudgets
 from memagent.errors import InputError
 from memagent.loop.job import Job, ResumeState, Step
+from memagent.loop.trace_records import (
+    DIGEST_FROM,
+    READABLE_VERSIONS,
+    VERSION,
+    chain_end,
+    chained,
+    check_link,
+    check_record,
+)
+from memagent.loop.trace_records import short as _short
+from memagent.loop.tracelock import TraceLock
 from memagent.prompts import PromptTemplates
 from memagent.sources import Fingerprint
 from memagent.urls import canonical_urls, redact_urls
 
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
 DocumentReader = Callable[[], Fingerprint | None]
 
 
@@ -48,7 +63,7 @@ def _changed_reply_rules(templates: PromptTemplates) -> list[tuple[str, str]]:
     """The reply rules (keep word, empty-memory text, empty reply, hygiene) that differ from the
     default."""
     default = PromptTemplates()
-    names = ("keep_reply", "empty_memory", "empty_reply", "hygiene")
+    names = ("keep_reply", "empty_memory", "empty_reply", "hygiene", "decision")
     return [(n, str(getattr(templates, n))) for n in names
             if getattr(templates, n) != getattr(default, n)]
 
@@ -85,6 +100,7 @@ def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str,
 
     Every complete line must be a record this memagent writes (an object with a known type and
     the fields and field types of that type); anything else is an InputError naming the line."""
+    chain: str | None = None  # the digest chain's end (None: a trace without digests)
     header: dict[str, Any] | None = None
     steps: list[Step] = []
     final: dict[str, Any] | None = None
@@ -97,13 +113,16 @@ def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str,
             for lineno, line in enumerate(f, 1):
                 if not line.endswith("\n"):
                     break  # a line cut by a kill mid-write: ignore it, the step will be redone
-                record = _record(path, lineno, line)
+                record = check_record(path, lineno, line)
                 kind = record.pop("type")
                 if kind == "header":
                     header = record
                     if record.get("version") not in READABLE_VERSIONS:
                         break  # another format: open_trace names the version, nothing else
-                elif kind == "step" and record["kind"] == "memory":
+                    chain = "" if record["version"] >= DIGEST_FROM else None
+                    continue
+                chain = check_link(path, lineno, chain, kind, record)
+                if kind == "step" and record["kind"] == "memory":
                     if record["index"] != len(steps):
                         raise InputError(f"{path}:{lineno}: step {record['index']} out of order")
                     steps.append(Step(**record))
@@ -120,101 +139,6 @@ def _unusable(path: Path, exc: OSError) -> InputError:
     if isinstance(exc, IsADirectoryError):
         return InputError(f"trace path {path} is a directory: give a file path for --trace")
     return InputError(f"cannot use trace {path}: {exc.strerror or exc}")
-
-
-_JSON_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-               list: "an array", dict: "an object", type(None): "null"}
-_STEP_FIELDS = {f.name: f for f in fields(Step)}
-_STEP_TYPES: dict[str, tuple[type, ...]] = {
-    "index": (int,), "kind": (str,), "chunk_tokens": (int,), "prompt_tokens": (int,),
-    "completion_tokens": (int,), "memory": (str,), "memory_tokens": (int,),
-    "memory_cut": (bool,), "finish_reason": (str,), "seconds": (int, float),
-    "chunk_sha": (str,), "output": (str,), "kept": (bool,),
-}
-_FINAL_TYPES: dict[str, tuple[type, ...]] = {
-    "answer": (str, type(None)), "rule": (str,), "document_tokens": (int,), "usage": (dict,),
-}
-
-
-def _is(value: Any, types: tuple[type, ...]) -> bool:
-    # JSON true/false are Python bools, which are ints too: an int field takes no boolean
-    if isinstance(value, bool) and bool not in types:
-        return False
-    return isinstance(value, types)
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
-
-
-def _record(path: Path, lineno: int, line: str) -> dict[str, Any]:
-    """One trace line, checked: a header, step or final record with the fields it needs."""
-    where = f"{path}:{lineno}"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not a memagent trace line ({exc})") from exc
-    if not isinstance(record, dict):
-        raise InputError(
-            f"{where}: not a memagent trace record ({_json_type(record)} where an object belongs)"
-        )
-    kind = record.get("type")
-    if kind == "header":
-        if record.get("version") in READABLE_VERSIONS:  # other versions: open_trace refuses them
-            _check_fingerprint(where, record.get("document"))
-        return record
-    if kind == "step":
-        body = {k: v for k, v in record.items() if k != "type"}
-        required = {n for n, f in _STEP_FIELDS.items() if f.default is MISSING}
-        missing = sorted(required - body.keys())
-        extra = sorted(body.keys() - _STEP_FIELDS.keys())
-        if missing or extra:
-            what = [f"lacks {', '.join(missing)}"] if missing else []
-            what += [f"has unknown field(s) {', '.join(extra)}"] if extra else []
-            raise InputError(f"{where}: step record {' and '.join(what)}")
-        _check_types(where, "step", body, _STEP_TYPES)
-        if body["kind"] not in ("memory", "final"):
-            raise InputError(f"{where}: step kind {_short(body['kind'])} is not memory or final")
-        if body["index"] < 0:
-            raise InputError(f"{where}: step index {body['index']} is negative")
-        return record
-    if kind == "final":
-        missing = sorted(_FINAL_TYPES.keys() - record.keys())
-        if missing:
-            raise InputError(f"{where}: final record lacks {', '.join(missing)}")
-        _check_types(where, "final", record, _FINAL_TYPES)
-        if record["rule"] not in {r.value for r in AnswerRule}:
-            raise InputError(f"{where}: unknown answer rule {_short(record['rule'])}")
-        usage = record["usage"]
-        for key in ("prompt_tokens", "completion_tokens"):
-            if not _is(usage.get(key), (int,)):
-                raise InputError(f"{where}: final usage.{key} must be an integer")
-        _check_fingerprint(where, record.get("document"))
-        return record
-    problem = "no record type" if kind is None else f"unknown record type {_short(kind)}"
-    raise InputError(f"{where}: {problem} (not a memagent trace line)")
-
-
-def _check_types(
-    where: str, what: str, record: dict[str, Any], types: dict[str, tuple[type, ...]]
-) -> None:
-    for key, allowed in types.items():
-        if key in record and not _is(record[key], allowed):
-            raise InputError(
-                f"{where}: {what} field {key} is {_json_type(record[key])}, not "
-                f"{' or '.join(_JSON_TYPES.get(t, t.__name__) for t in allowed)}"
-            )
-
-
-def _check_fingerprint(where: str, value: Any) -> None:
-    if value is None:
-        return
-    if (
-        not isinstance(value, dict)
-        or not isinstance(value.get("sha256"), str)
-        or not _is(value.get("bytes"), (int,))
-    ):
-        raise InputError(f"{where}: document fingerprint is not {{sha256: string, bytes: integer}}")
 
 
 class TraceWriter:
@@ -236,18 +160,23 @@ class TraceWriter:
         self.path = path
         self.document = document
         self.expected = expected
+        self.lock: TraceLock | None = None  # held for the writer's life (open_trace's), if any
+        self._chain: str | None = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fresh = not path.exists() or path.stat().st_size == 0
             self._file: IO[str] = path.open("a", encoding="utf-8")
             if truncate_to is not None:
                 self._file.truncate(truncate_to)
+                self._chain = chain_end(path.read_bytes()[:truncate_to])
             if fresh:
                 self._write({"type": "header", "version": VERSION, **identity})
         except OSError as exc:
             raise _unusable(path, exc) from exc
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self._chain is not None:
+            record, self._chain = chained(self._chain, record)
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -269,6 +198,9 @@ class TraceWriter:
 
     def close(self) -> None:
         self._file.close()
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
 
 def _valid_prefix_bytes(path: Path) -> int:
@@ -278,11 +210,6 @@ def _valid_prefix_bytes(path: Path) -> int:
     except OSError as exc:
         raise _unusable(path, exc) from exc
     return data.rfind(b"\n") + 1
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _difference(key: str, old: Any, new: Any) -> str | None:
@@ -307,13 +234,15 @@ def _difference(key: str, old: Any, new: Any) -> str | None:
 
 
 def check_trace_file(
-    path: Path, resume: bool
+    path: Path, resume: bool, locked: bool = False
 ) -> tuple[dict[str, Any], list[Step], dict[str, Any] | None] | None:
     """What can be checked of a trace before the run it belongs to is known: that the path can be
     a trace, that an existing one is resumed (not overwritten) and is a trace this memagent reads.
     Returns None for a trace still to be written, else its header, steps and final record."""
     if path.is_dir():
         raise InputError(f"trace path {path} is a directory: give a file path for --trace")
+    if path.exists() and not locked:
+        TraceLock.acquire(path).close()  # in use by another run: refused before any work
     if not path.exists() or path.stat().st_size == 0:
         return None
     if not resume:
@@ -342,14 +271,35 @@ def open_trace(
     """Open a trace for writing; with resume, check it matches this run and return where to restart.
 
     Returns (writer, resume state, final record). A trace that is already complete returns no
-    writer and its final record, so re-running a finished job costs nothing.
+    writer and its final record, so re-running a finished job costs nothing. The trace is locked
+    (`TraceLock`) before it is read, and stays locked until the writer is closed.
 
     document: the fingerprint of what the run read, once reading ended (for the final record);
     read_document: reads the whole document now and fingerprints it, for a finished trace whose
     identity has no fingerprint up front (stdin, used up by it).
     """
+    lock = TraceLock.acquire(path)
+    try:
+        writer, state, final = _open_locked(path, identity, resume, document, read_document)
+    except BaseException:
+        lock.close()
+        raise
+    if writer is None:
+        lock.close()
+    else:
+        writer.lock = lock
+    return writer, state, final
+
+
+def _open_locked(
+    path: Path,
+    identity: dict[str, Any],
+    resume: bool,
+    document: DocumentReader | None,
+    read_document: DocumentReader | None,
+) -> tuple[TraceWriter | None, ResumeState | None, dict[str, Any] | None]:
     current = Fingerprint.from_json(identity.get("document"))
-    checked = check_trace_file(path, resume)
+    checked = check_trace_file(path, resume, locked=True)
     if checked is None:
         return TraceWriter(path, identity, document=document, expected=current), None, None
     header, steps, final = checked
@@ -371,6 +321,13 @@ def open_trace(
         raise InputError(
             f"trace {path} holds no fingerprint of its document{older}, so its answer cannot be "
             "checked against this document; use a new --trace path"
+        )
+    if version < DIGEST_FROM:
+        warnings.warn(
+            f"trace {path} is version {version}, written before record digests: an edit of its "
+            "memories cannot be detected (new traces carry them)",
+            TraceWarning,
+            stacklevel=3,
         )
     if expected is None and version == 1:
         warnings.warn(
