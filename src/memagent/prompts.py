@@ -20,6 +20,7 @@ from pathlib import Path
 from memagent.answer import Extraction, extract_answer, extract_release_answer
 from memagent.errors import InputError
 from memagent.hygiene import HYGIENE_MODES
+from memagent.selection import DECISIONS
 from memagent.types import Message
 
 NO_MEMORY = "No previous memory"
@@ -102,7 +103,7 @@ _REQUIRED = {
     "context_answer": ("{problem}", "{context}"),
 }
 _KEYS = ("memory_update", "final_answer", "context_answer", "system", "empty_memory", "keep_reply",
-         "empty_reply", "hygiene")
+         "empty_reply", "hygiene", "decision")
 
 
 class Layout(str, Enum):
@@ -156,12 +157,21 @@ class PromptTemplates:
     # What a memory reply must pass before it becomes the memory (memagent.hygiene): off, dedupe
     # (no sentence twice) or extractive (dedupe, and every sentence a span of chunk or memory).
     hygiene: str = "off"
+    # How a memory step's reply is made (memagent.selection): "generate" (the policy writes) or
+    # "select" (the most probable of the keep reply and one new chunk sentence; needs keep_reply).
+    decision: str = "generate"
 
     def __post_init__(self) -> None:
         if self.answer_style not in ANSWER_STYLES:
             raise InputError(
                 f"answer_style must be one of {', '.join(ANSWER_STYLES)}, not {self.answer_style!r}"
             )
+        if self.decision not in DECISIONS:
+            raise InputError(
+                f"decision must be one of {', '.join(DECISIONS)}, not {self.decision!r}"
+            )
+        if self.decision == "select" and self.keep_reply is None:
+            raise InputError("decision 'select' needs a keep_reply (the reply that keeps the memory)")
         if self.hygiene not in HYGIENE_MODES:
             raise InputError(
                 f"hygiene must be one of {', '.join(HYGIENE_MODES)}, not {self.hygiene!r}"
@@ -193,8 +203,9 @@ class PromptTemplates:
     @classmethod
     def from_file(cls, path: str | Path, base: PromptTemplates | None = None) -> PromptTemplates:
         """Templates from a TOML file (`memory_update`, `final_answer`, `context_answer`,
-        `system`, `empty_memory`, `keep_reply`, `empty_reply`, `hygiene`) over `base` (a profile's
-        templates; memagent's defaults when None): a key the file leaves out keeps base's."""
+        `system`, `empty_memory`, `keep_reply`, `empty_reply`, `hygiene`, `decision`) over
+        `base` (a profile's templates; memagent's defaults when None): a key the file leaves out
+        keeps base's."""
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))

@@ -46,6 +46,10 @@ class ChatRequest:
     max_tokens: int
     want_logprobs: bool = False  # RL rollouts need the sampling policy's per-token log-probs
     seed: int | None = None  # sample it with this seed (`SamplingParams.request_seed`); None: any
+    # Non-empty: do not generate; score each of these replies under the model (memagent.selection)
+    # and return their log-probabilities in Completion.scores. Only a backend whose `can_score`
+    # attribute is true takes such a request.
+    candidates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -65,6 +69,9 @@ class Completion:
     prompt_token_ids: list[int] | None = None
     completion_token_ids: list[int] | None = None
     logprobs: list[float] | None = None
+    # A request with candidates: each candidate reply's summed log-probability (end of turn
+    # included), in the request's order; None for a generated reply.
+    scores: list[float] | None = None
 
 
 @runtime_checkable

@@ -57,11 +57,30 @@ class TransformersLLM:
         # KV caches of shared prompt prefixes (see prefix_cache.py); None: every prompt from scratch
         self.prefix: PrefixStore | None = PrefixStore(model) if prefix_reuse else None
         self.scheduling: Scheduling = "rounds"  # one padded batch per round
+        self.can_score = True  # takes ChatRequest.candidates (llm/candidates.py)
         self.max_concurrency: int | None = None
         self.dtype = str(model.dtype).removeprefix("torch.")
 
     def resolve_model(self) -> str:
         return self.name
+
+    # -- the seams a trainer uses (instead of reaching into the attributes) ---------------------
+    def set_model(self, model: Any) -> None:
+        """Generate with `model` from now on (a trainer's LoRA-wrapped policy, say): same
+        tokenizer; device, dtype and stop tokens follow it, and the prefix caches are dropped."""
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.stop_ids = self._stop_ids()
+        self.weights_changed()
+
+    def weights_changed(self) -> None:
+        """The model's weights changed in place (an optimizer step): prompt-prefix KV caches were
+        computed with the old ones, so they are dropped (the cache keeps its size limits)."""
+        if self.prefix is not None:
+            old = self.prefix
+            self.prefix = PrefixStore(self.model, old.min_tokens, old.max_tokens,
+                                      old.recent.maxlen or 64)
 
     def cancel_pending(self) -> None:
         """Nothing to cancel: `generate` returns only when its batch is done."""
@@ -121,6 +140,9 @@ class TransformersLLM:
         results: list[Completion | None] = [None] * len(requests)
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for i, req in enumerate(requests):
+            if req.candidates:
+                results[i] = self._score(req)
+                continue
             groups[(req.max_tokens, req.want_logprobs)].append(i)
         for (max_tokens, want_logprobs), idxs in groups.items():
             for start in range(0, len(idxs), self.max_batch):
@@ -192,6 +214,23 @@ class TransformersLLM:
                 )
             )
         return completions
+
+    def _score(self, request: ChatRequest) -> Completion:
+        """A request with candidates: their log-probabilities, no generated text."""
+        from memagent.llm.candidates import score_candidates
+
+        t0 = time.perf_counter()
+        prompt = self.tokenizer.chat_ids(request.messages)
+        end = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        conts = [self.tokenizer.encode(c) + end for c in request.candidates]
+        try:
+            scores = score_candidates(self.model, prompt, conts, self.pad_id, self.max_batch)
+        except RuntimeError as exc:
+            raise BackendError(
+                f"local scoring of {len(conts)} candidates failed: {exc}"
+            ) from exc
+        return Completion("", len(prompt), 0, "stop", time.perf_counter() - t0,
+                          prompt_token_ids=prompt, scores=scores)
 
     def _seeded(self, seed: int | None) -> Any:
         """Sample from `seed` on a forked RNG (a batch shares one stream, so its first request's

@@ -68,6 +68,11 @@ class MemAgent:
                 "directory) so chunks and budgets are counted in the model's tokens"
             )
         self.tokenizer: Tokenizer = tok
+        if self.config.templates.decision == "select" and not getattr(llm, "can_score", False):
+            raise InputError(
+                f"decision 'select' needs a backend that scores candidate replies (the local "
+                f"transformers backend); {llm.name} cannot (a server without prompt logprobs)"
+            )
         self.budgets = self.config.budgets.resolve(self.tokenizer, self.config.templates)
 
     def job(self, document: str | Iterable[str], question: str, **kwargs: Any) -> Job:

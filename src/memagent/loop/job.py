@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -24,6 +24,7 @@ from memagent.cost import CostReport, cost_report
 from memagent.errors import BudgetError, InputError
 from memagent.hygiene import clean
 from memagent.prompts import PromptTemplates
+from memagent.selection import best, candidates
 from memagent.types import ChatRequest, Completion, Tokenizer, Usage
 
 
@@ -54,9 +55,12 @@ class Step:
     # nor memory, whether the reply was rejected (previous memory kept) and a note saying why.
     # None when hygiene is off (and then absent from the JSON, as before hygiene existed).
     hygiene: dict[str, Any] | None = None
+    # Under decision "select" (memagent.selection): {"chosen": index, "candidates": count}.
+    selection: dict[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not (k == "hygiene" and v is None)}
+        return {k: v for k, v in self.__dict__.items()
+                if not (k in ("hygiene", "selection") and v is None)}
 
 
 @dataclass
@@ -244,6 +248,8 @@ class Job:
                 question = self._question_tokens * self.templates.problem_repeats
                 parts = self.budgets.update_overhead + question + memory + chunk.n_tokens
                 self._pending = self._request(messages, self.budgets.memory, parts)
+                if self.templates.decision == "select":
+                    self._pending = replace(self._pending, candidates=self._candidates(chunk))
                 return self._pending
         messages = self.templates.final_answer_messages(self.question, self.memory)
         self._pending = self._request(messages, self.budgets.output)
@@ -289,8 +295,17 @@ class Job:
         self.usage.add(completion)
         if self.keep_conversations:
             self.conversations.append((request, completion))
+        selection = None
+        if request.candidates:  # decision "select": the most probable candidate is the reply
+            if completion.scores is None or len(completion.scores) != len(request.candidates):
+                raise InputError("decision 'select' needs a backend that scores candidate replies")
+            chosen = best(completion.scores)
+            selection = {"chosen": chosen, "candidates": len(request.candidates)}
+            completion = replace(completion, text=request.candidates[chosen],
+                                 completion_token_ids=None)
         if self.phase is Phase.READING:
             step = self._update_memory(completion)
+            step.selection = selection
         else:
             self.extraction = self.templates.extract(completion.text)
             step = Step(
@@ -352,6 +367,12 @@ class Job:
             kept=kept,
             hygiene=hygiene,
         )
+
+    def _candidates(self, chunk: Chunk) -> tuple[str, ...]:
+        keep = self.templates.keep_reply or ""
+        limit = self.budgets.memory
+        return tuple(candidates(chunk.text, self.memory, keep,
+                                lambda reply: len(self.tokenizer.encode(reply)) <= limit))
 
     def _memory_tokens(self) -> int:
         return len(self.tokenizer.encode(self.memory)) if self.memory else 0
