@@ -1,7 +1,8 @@
 """The backend contract (`memagent.types.LLM`), checked the same way on every backend that runs here:
-the scripted test backend, transformers on a tiny random Llama, the OpenAI-compatible client
-against a rule-following HTTP server on 127.0.0.1 (and, under `-m slow`, against a real
-`transformers serve`), and the vLLM backend over a fake of the slice of vLLM's interface it uses.
+the scripted test backend, transformers on a tiny random Llama (torch and the int8 engine), the
+OpenAI-compatible client against a rule-following HTTP server on 127.0.0.1 (and, under `-m slow`,
+against a real `transformers serve`), and the vLLM backend over a fake of the slice of vLLM's
+interface it uses.
 
 Every check holds for any backend; `rules` marks backends that answer by the scripted rules, so the
 needle's number must come back, and `bounded` those that stop at a request's max_tokens (the
@@ -82,6 +83,16 @@ def _transformers(tokenizer: Tokenizer, tmp_path: Any, request: Any) -> Iterator
     yield Backend(TransformersLLM.load(path, device="cpu", dtype="float32"), False, True)
 
 
+def _int8(tokenizer: Tokenizer, tmp_path: Any, request: Any) -> Iterator[Backend]:
+    pytest.importorskip("torch")
+    from memagent.llm.int8 import quantize_int8
+    from memagent.llm.transformers_backend import TransformersLLM
+
+    path = request.getfixturevalue("tiny_llama_dir")
+    llm = quantize_int8(TransformersLLM.load(path, device="cpu", dtype="float32"))
+    yield Backend(llm, rules=False, bounded=True)
+
+
 def _openai_rules(tokenizer: Tokenizer, tmp_path: Any, request: Any) -> Iterator[Backend]:
     from fault_server import FaultServer
     from memagent.llm.openai_compat import OpenAICompatLLM
@@ -117,6 +128,7 @@ def _vllm_fake(tokenizer: Tokenizer, tmp_path: Any, request: Any) -> Iterator[Ba
 MAKERS: dict[str, Callable[..., Iterator[Backend]]] = {
     "scripted": _scripted,
     "transformers-tiny-llama": _transformers,
+    "transformers-int8-tiny-llama": _int8,
     "openai-rule-server": _openai_rules,
     "vllm-fake-engine": _vllm_fake,
     "openai-transformers-serve": _openai_real,

@@ -5,6 +5,8 @@
 - --base-url URL: any OpenAI-compatible server; its tokenizer comes from --tokenizer, else from a
   local --model path, else the embedded model's tokenizer (counts then only approximate budgets);
 - backend="vllm": vLLM's offline engine (optional extra, GPU).
+Local weights on the CPU run on an engine: torch (the model as loaded, float32 or bfloat16) or int8
+(llm/int8.py: the decoder's linear layers quantized to int8 in memory); `engine` picks one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class BackendOptions:
     # local weights: float32 | bfloat16; None: by device; auto: the model's profile's trained dtype
     # where the hardware runs it natively, else by device (memagent.llm.setup.backend_dtype)
     dtype: str | None = "auto"
+    # local weights on the CPU: torch (the model as loaded) | int8 (llm/int8.py); auto: the
+    # default for the model and device (memagent.llm.int8.pick_engine)
+    engine: str = "auto"
     max_concurrency: int = 8
     timeout: float = 300.0
     max_retries: int = 5
@@ -78,15 +83,20 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
         opts = BackendOptions(**{**opts.__dict__, **overrides})
     backend = _backend(opts)
     if backend == "transformers":
+        from memagent.llm.int8 import engine_dtype, pick_engine, quantize_int8
         from memagent.llm.setup import backend_dtype, model_profile
         from memagent.llm.transformers_backend import TransformersLLM
 
+        engine = pick_engine(opts)
         local = TransformersLLM.load(
             resolve_model(opts.model, opts.adapter, opts.base),
             device=opts.device,
-            dtype=backend_dtype(opts),
+            dtype=engine_dtype(engine, backend_dtype(opts), opts.dtype),
             max_batch=opts.max_batch,
         )
+        local.engine = engine
+        if engine == "int8":
+            quantize_int8(local)
         local.profile = model_profile(opts)  # what MemAgent(llm) runs it under by default
         return local
     if backend == "vllm":

@@ -94,6 +94,12 @@ def pick_dtype(explicit: str | None, profile: Profile, device: str | None = None
 def backend_dtype(options: BackendOptions, profile: Profile | None = None) -> str | None:
     """The dtype to load with: options.dtype "auto" is `pick_dtype` under `profile` (default: the
     model's own), None the backend's default by device, anything else itself."""
+    from memagent.llm.int8 import engine_dtype, pick_engine
+
+    local = options.backend in ("auto", "transformers") and options.base_url is None
+    if local and pick_engine(options) == "int8":  # int8 layers: an explicit other dtype is refused
+        engine_dtype("int8", None, options.dtype)
+        return "int8"
     if options.dtype != "auto":
         return options.dtype
     if profile is None:
