@@ -1,0 +1,75 @@
+"""Paired on/off counts for PREREGISTRATION.md's decision, from on-8k/ and off-8k/ (and README's
+example from readme-{on,off}.json and their traces). Prints markdown; changes no file.
+
+    python results/embedded-smollm2/hygiene/compare.py
+"""
+
+import json
+from pathlib import Path
+
+from memagent.eval.harness import load_records
+from memagent.hygiene import repeated_sentences
+
+H = Path(__file__).parent
+
+
+def records(d: str) -> dict[str, dict]:
+    path = H / d / "samples.jsonl"
+    return {r["id"]: r for r in load_records(path).values()} if path.is_file() else {}
+
+
+def readme(arm: str) -> str:
+    res = H / f"readme-{arm}.json"
+    trace = H / f"readme-{arm}.trace.jsonl"
+    if not res.is_file() or not trace.is_file():
+        return f"| {arm} | not run | | |"
+    answer = json.loads(res.read_text())["answer"]
+    steps = [json.loads(x) for x in trace.read_text().splitlines()]
+    mems = [s["memory"] for s in steps if s.get("type") == "step" and s.get("kind") == "memory"]
+    rep = sum(1 for m in mems if repeated_sentences(m))
+    return f"| {arm} | {answer} | {'yes' if answer == '9539473' else 'no'} | {rep} of {len(mems)} |"
+
+
+def main() -> None:
+    on, off, v6 = records("on-8k"), records("off-8k"), records("../v6-f32-8k")
+    print("## README's example (examples/needle-8k.txt, README's question)\n")
+    print("| hygiene | answer | right | memories repeating a sentence |\n|---|---|---|---|")
+    print(readme("on"))
+    print(readme("off"))
+    print("\n## Held-out, paired (niah_single_2/3 at 8K, --split heldout --seed 0)\n")
+    print("| task | n paired | on right | off right | right only on | right only off | "
+          "samples hygiene changed | determinism checks equal | on-arm repeat_steps | "
+          "v6-f32-8k right (same ids) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    tot = {"n": 0, "on": 0, "off": 0, "only_on": 0, "only_off": 0, "rep": 0}
+    for task in ("niah_single_2", "niah_single_3"):
+        ids = sorted((i for i, r in on.items() if r["task"] == task), key=lambda i: int(i.split("-")[-1]))
+        fired = [i for i in ids if on[i]["hygiene"]["repaired"] + on[i]["hygiene"]["rejected"]]
+        checks = [i for i in ids if i not in fired and i in off]
+        equal = sum(1 for i in checks if (off[i]["prediction"], off[i]["memory"])
+                    == (on[i]["prediction"], on[i]["memory"]))
+        paired = [i for i in ids if i in off or i not in fired]  # unfired: off == on (rule)
+        if equal != len(checks):  # a failed determinism check: only samples run in both arms
+            paired = [i for i in ids if i in off]
+        s_on = {i: on[i]["score"] for i in paired}
+        s_off = {i: (off[i] if i in off else on[i])["score"] for i in paired}
+        only_on = sum(1 for i in paired if s_on[i] > s_off[i])
+        only_off = sum(1 for i in paired if s_off[i] > s_on[i])
+        rep = sum(on[i]["hygiene"]["repeat_steps"] for i in ids)
+        v6r = [v6[i]["score"] for i in ids if i in v6]
+        print(f"| {task} | {len(paired)} | {sum(s_on.values()):.0f} | {sum(s_off.values()):.0f} | "
+              f"{only_on} | {only_off} | {len(fired)} ({', '.join(i.split('-')[-1] for i in fired)}) | "
+              f"{equal}/{len(checks)} | {rep} | {sum(v6r):.0f}/{len(v6r)} |")
+        for k, v in (("n", len(paired)), ("on", sum(s_on.values())), ("off", sum(s_off.values())),
+                     ("only_on", only_on), ("only_off", only_off), ("rep", rep)):
+            tot[k] += v
+    print(f"| all | {tot['n']} | {tot['on']:.0f} | {tot['off']:.0f} | {tot['only_on']} | "
+          f"{tot['only_off']} | | | {tot['rep']} | |")
+    keep = tot["only_on"] >= tot["only_off"] and tot["rep"] == 0
+    print(f"\nDecision rule (pre-registered): right only on {tot['only_on']} >= right only off "
+          f"{tot['only_off']} and on-arm repeat_steps {tot['rep']} == 0: "
+          f"{'holds: hygiene stays on' if keep else 'fails: hygiene goes off by default'} "
+          f"(over {tot['n']} paired samples of the 40 planned).")
+
+
+main()
