@@ -1,8 +1,8 @@
-"""A scripted backend for control-flow tests: deterministic rules, no model.
+"""The suite's scripted backend: the shipped `memagent.testing.ScriptedLLM` with the suite's rule.
 
 It is never evidence that memagent works with a model; it only lets tests drive the loop exactly.
 Memory update: keep the previous memory's facts and add every line of the section containing
-'magic'. Final: box the last number found in memory.
+'magic'. Final: box the last 7-digit number found in memory.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from memagent import testing
 from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 
 
@@ -18,7 +19,10 @@ def _between(text: str, tag: str) -> str:
     return m.group(1) if m else ""
 
 
-class ScriptedLLM:
+class ScriptedLLM(testing.ScriptedLLM):
+    """pad_memory_to: make memories this many tokens longer (to hit budgets); fail_after: a
+    KeyboardInterrupt at that generate call (a kill mid-run); hook(n): called at call n first."""
+
     def __init__(
         self,
         tokenizer: Tokenizer,
@@ -28,22 +32,10 @@ class ScriptedLLM:
         scheduling: Scheduling = "rounds",
         name: str = "scripted",
     ):
-        self.name = name
-        self.tokenizer = tokenizer
-        self.scheduling = scheduling
-        self.max_concurrency: int | None = None
-        self.dtype = "scripted"
-        self.pad_memory_to = pad_memory_to  # make memories this many tokens long (to hit budgets)
+        super().__init__(self._rule, tokenizer, name=name, scheduling=scheduling)
+        self.pad_memory_to = pad_memory_to
         self.fail_after = fail_after
-        self.calls = 0  # generate() calls
-        self.requests: list[ChatRequest] = []
         self.hook = hook
-
-    def resolve_model(self) -> str:
-        return self.name
-
-    def cancel_pending(self) -> None:
-        pass
 
     def generate(
         self, requests: Sequence[ChatRequest], sampling: SamplingParams
@@ -53,28 +45,17 @@ class ScriptedLLM:
         self.calls += 1
         if self.hook:
             self.hook(self.calls)
-        out = []
-        for req in requests:
-            self.requests.append(req)
-            text = req.messages[-1]["content"]
-            if "<section>" in text:
-                memory = _between(text, "memory")
-                facts = [ln for ln in memory.splitlines() if "magic" in ln]
-                facts += [
-                    ln.strip() for ln in _between(text, "section").splitlines() if "magic" in ln
-                ]
-                reply = "\n".join(facts) or "nothing yet"
-                if self.pad_memory_to:
-                    reply += " filler" * self.pad_memory_to
-            else:
-                numbers = re.findall(r"\d{7}", _between(text, "memory"))
-                reply = f"The answer is \\boxed{{{numbers[-1] if numbers else 'unknown'}}}."
-            ids = self.tokenizer.encode(reply)
-            finish = "stop"
-            if len(ids) > req.max_tokens:  # behave like a real backend: stop at max_tokens
-                ids = ids[: req.max_tokens]
-                reply = self.tokenizer.decode(ids)
-                finish = "length"
-            prompt = self.tokenizer.chat_token_count(req.messages)
-            out.append(Completion(reply, prompt, len(ids), finish, 0.0))
-        return out
+        return [self.answer(req) for req in requests]
+
+    def _rule(self, req: ChatRequest) -> str:
+        text = req.messages[-1]["content"]
+        if "<section>" in text:
+            memory = _between(text, "memory")
+            facts = [ln for ln in memory.splitlines() if "magic" in ln]
+            facts += [ln.strip() for ln in _between(text, "section").splitlines() if "magic" in ln]
+            reply = "\n".join(facts) or "nothing yet"
+            if self.pad_memory_to:
+                reply += " filler" * self.pad_memory_to
+            return reply
+        numbers = re.findall(r"\d{7}", _between(text, "memory"))
+        return f"The answer is \\boxed{{{numbers[-1] if numbers else 'unknown'}}}."

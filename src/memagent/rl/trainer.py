@@ -168,8 +168,7 @@ class Trainer:
                 weights, device=str(self.acc.device), dtype="float32",
                 max_batch=cfg.rollout.max_batch,
             )  # fmt: skip
-            self.llm.model = _trainable_adapter(self.llm.model, self.resume_from or cfg.adapter)
-            self._invalidate_rollout_caches()
+            self.llm.set_model(_trainable_adapter(self.llm.model, self.resume_from or cfg.adapter))
         else:
             self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
                 self.resume_from or base, device=str(self.acc.device), dtype="float32",
@@ -244,17 +243,11 @@ class Trainer:
         row: dict[str, Any] = {"step": step + 1, **stats.metrics(), **episode_metrics(episodes)}
         if episodes:
             row.update(self.learner.train(episodes))
-            self._invalidate_rollout_caches()
+            self.llm.weights_changed()  # the backend's prefix caches hold the old weights' KV
         row["step_seconds"] = time.perf_counter() - t0
         self.state["step"] = step + 1
         self._log(row)
         return row
-
-    def _invalidate_rollout_caches(self) -> None:
-        """Prompt-prefix KV caches of the backend were computed with the old weights: drop them."""
-        store = getattr(self.llm, "prefix", None)
-        if store is not None:
-            self.llm.prefix = type(store)(self.llm.model)
 
     def _save(self) -> None:
         from accelerate.utils import gather_object
