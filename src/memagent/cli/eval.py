@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -39,6 +39,12 @@ from memagent.cli.options import (
 )
 from memagent.errors import InputError
 from memagent.eval.methods import METHODS
+
+if TYPE_CHECKING:
+    from memagent.config import ResolvedBudgets
+    from memagent.eval.harness import EvalPlan
+    from memagent.eval.run_file import RunInfo
+    from memagent.llm.setup import AgentSetup
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -197,7 +203,7 @@ def eval_command(
     return 0
 
 
-def _check_plan(plan: Any, hotpotqa: bool) -> None:
+def _check_plan(plan: EvalPlan, hotpotqa: bool) -> None:
     """Every task and method known, and each QA task with its source file."""
     from memagent.data import TASKS
     from memagent.data.hotpotqa import QA_TASKS
@@ -212,7 +218,10 @@ def _check_plan(plan: Any, hotpotqa: bool) -> None:
             raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
 
 
-def _run_info(plan: Any, setup: Any, model: tuple[str, str | None], budgets: Any, out: Path) -> Any:
+def _run_info(
+    plan: EvalPlan, setup: AgentSetup, model: tuple[str, str | None], budgets: ResolvedBudgets,
+    out: Path,
+) -> RunInfo:
     """The run's run.json (written now, this command added to its history): what was run, how."""
     from dataclasses import asdict
 
