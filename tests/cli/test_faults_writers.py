@@ -165,6 +165,28 @@ def test_the_real_command_refuses_a_huge_length_at_once(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_eval_lengths_are_bounded_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import memagent.llm
+
+    monkeypatch.setattr(memagent.llm, "load_llm", lambda *a, **k: pytest.fail("model loaded"))
+    code, _, err = run_main(["eval", "--tasks", "niah_single_1", "--lengths", "8k,99999999m",
+                             "--out", tmp_path / "run"], capsys)
+    assert code == 3, err
+    one_line(err, "length '99999999m' is 104857598951424 tokens, over the limit of 4194304")
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_to_a_full_stdout_is_one_line(tmp_path):
+    """`-o -` (and /dev/stdout) are written directly; a full one is one error line, exit 3."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "memagent.cli", *DATA, "-o", "-"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert errors == ["error: cannot write samples file to -: No space left on device"]
+    assert proc.stderr.splitlines()[-1] == errors[0] and "Exception ignored" not in proc.stderr
+
+
 # ------------------------------------------------------------------ item 1: one writer per trace
 class Gate:
     """A server rule that holds request `at` (counted from arm()) until `release()`."""
