@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memagent.cli.options import ApiKeyOpt, BaseUrlOpt
+
+if TYPE_CHECKING:
+    from memagent.data import GenOptions
+    from memagent.types import Tokenizer
 
 TASK_HELP = (
     "niah_single_1/2/3, niah_multikey_1/2/3, niah_multivalue, niah_multiquery, vt, cwe, fwe, "
@@ -66,23 +70,13 @@ def data_command(
     ] = None,
 ) -> None:
     """Generate N samples of TASK at a target length, exact in the model's tokens."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from memagent.data import TASKS, GenOptions, check_docs, generate_samples, parse_length
-    from memagent.data.hotpotqa import QA_TASKS
-    from memagent.data.io import Sample, write_jsonl
-    from memagent.errors import InputError
+    from memagent.data import GenOptions
     from memagent.llm.hf_tokenizer import load_tokenizer
     from memagent.llm.registry import resolve_model
     from memagent.outputs import check_output
 
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if task in QA_TASKS and source is None:
-        raise InputError(f"task {task} needs --source: a {QA_TASKS[task]} JSON file")
     opts = GenOptions(
-        target=parse_length(length),
+        target=_checked_length(task, length, source, docs),
         seed=seed,
         haystack_dir=str(haystack_dir) if haystack_dir else None,
         source=str(source) if source else None,
@@ -91,11 +85,39 @@ def data_command(
         length_convention=length_convention,
         docs=docs,
     )
+    check_output(output, "samples file")  # before any work: a device, directory, /proc ...
+    tokenizer = load_tokenizer(str(resolve_model(model, base=True)))
+    _write_samples(task, opts, n, tokenizer, output)
+
+
+def _checked_length(task: str, length: str, source: Path | None, docs: int | None) -> int:
+    """The target length in tokens, after the task, --source and --docs are checked (one line
+    naming the problem, before any work)."""
+    from memagent.data import TASKS, check_docs, parse_length
+    from memagent.data.hotpotqa import QA_TASKS
+    from memagent.errors import InputError
+
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if task in QA_TASKS and source is None:
+        raise InputError(f"task {task} needs --source: a {QA_TASKS[task]} JSON file")
+    target = parse_length(length)
     if docs is not None and task not in QA_TASKS:
         raise InputError(f"--docs counts documents of the qa tasks; {task} has none")
     check_docs(docs)
-    check_output(output, "samples file")  # before any work: a device, directory, /proc ...
-    tokenizer = load_tokenizer(str(resolve_model(model, base=True)))
+    return target
+
+
+def _write_samples(
+    task: str, opts: GenOptions, n: int, tokenizer: Tokenizer, output: Path
+) -> None:
+    """Generate and write the samples with a progress bar on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from memagent.data import generate_samples
+    from memagent.data.io import Sample, write_jsonl
+
     console = Console(stderr=True)
     progress = Progress(
         "[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
