@@ -106,3 +106,28 @@ def test_concurrent_requests_are_batched_and_answer_as_sequential_runs(serve, to
         t.join(60)
     assert answers == expected
     assert run.llm.calls < sequential_calls / 4
+
+
+def test_a_request_joins_a_run_in_progress_and_is_answered_before_it_ends(serve, tokenizer):
+    gate, later = threading.Event(), threading.Event()
+    gates = {3: gate, 30: later}  # the job's 3rd and 30th rounds wait for the test
+    run = serve(llm=ScriptedLLM(tokenizer, hook=lambda n: gates[n].wait(30) if n in gates else None))
+    long_doc = keyed_doc(tokenizer) * 8  # ~56 chunks
+    doc = httpx.post(run.v1 + "/documents", content=long_doc.encode()).json()
+    job = httpx.post(run.v1 + "/jobs", json={"document_id": doc["id"], "questions": ["q?"]}).json()
+    while run.llm.calls < 3:  # the job's run is in its third round, held there
+        threading.Event().wait(0.01)
+    reply: list[object] = []
+    t = threading.Thread(target=lambda: reply.append(client(run.url).chat.completions.create(
+        model="memagent", messages=[{"role": "user", "content": keyed_doc(tokenizer)},
+                                    {"role": "user", "content": "q?"}])))
+    t.start()
+    while run.service.runner.load() < 2:
+        threading.Event().wait(0.01)
+    gate.set()
+    t.join(60)
+    state = httpx.get(f"{run.v1}/jobs/{job['id']}").json()
+    later.set()
+    expected = MemAgent(ScriptedLLM(tokenizer), SMALL).ask(keyed_doc(tokenizer), "q?").answer
+    assert reply[0].choices[0].message.content == expected  # answered within the job's first 29 rounds
+    assert state["status"] == "running" and state["progress"][0]["chunks_done"] < 30

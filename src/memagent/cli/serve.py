@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,6 +43,12 @@ from memagent.errors import InputError
 def _default_data_dir() -> Path:
     root = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(root) / "memagent" / "serve"
+
+
+def model_args(flags: dict[str, Any]) -> ModelArgs:
+    """The shared model flags serve has (ModelArgs' defaults for any it does not offer yet)."""
+    names = {f.name for f in fields(ModelArgs)}
+    return ModelArgs(**{k: v for k, v in flags.items() if k in names})
 
 
 def is_loopback(host: str) -> bool:
@@ -110,7 +117,7 @@ def serve_command(
     except ModuleNotFoundError as exc:
         raise InputError(f"`memagent serve` needs {exc.name}: pip install 'memagent[serve]'") from None
 
-    setup = ModelArgs.of(locals()).setup()
+    setup = model_args(locals()).setup()
     from memagent.llm import load_llm
 
     llm = load_llm(setup.backend)

@@ -35,6 +35,7 @@ from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Schedul
 
 RoundCallback = Callable[[int, int], None]  # (requests in this round, jobs finished so far)
 ErrorCallback = Callable[[Job, MemAgentError], None]  # a job that failed and was dropped
+MoreJobs = Callable[[], Sequence[Job]]  # jobs joining a run in progress
 Mode = Scheduling
 DEFAULT_CONCURRENCY = 8  # continuous mode without max_active or a backend max_concurrency
 
@@ -57,6 +58,7 @@ def run_jobs(
     on_round: RoundCallback | None = None,
     mode: Mode | None = None,
     on_error: ErrorCallback | None = None,
+    more: MoreJobs | None = None,
 ) -> None:
     """Drive every job to completion (or, with `on_error`, to completion or failure).
 
@@ -66,13 +68,16 @@ def run_jobs(
     on_error: called with a job and the MemAgentError it raised (its request, the backend's reply
         to it, or its step callback); the job is dropped and the others go on. None: the error
         propagates.
+    more: asked before every round (rounds) or reply (continuous) for jobs that join the run now
+        (`memagent serve`: a request that arrives while others run); the run ends when no job is
+        left and it gives none.
     """
     chosen = mode or scheduling_mode(llm)
     if chosen == "continuous":
         limit = max_active or llm.max_concurrency or DEFAULT_CONCURRENCY
-        _run_continuous(llm, jobs, sampling, limit, on_round, on_error)
+        _run_continuous(llm, jobs, sampling, limit, on_round, on_error, more)
     elif chosen == "rounds":
-        _run_rounds(llm, jobs, sampling, max_active or len(jobs) or 1, on_round, on_error)
+        _run_rounds(llm, jobs, sampling, max_active or len(jobs) or 1, on_round, on_error, more)
     else:
         raise ValueError(f"mode must be 'rounds' or 'continuous', got {mode!r}")
 
@@ -101,11 +106,19 @@ def _run_rounds(
     limit: int,
     on_round: RoundCallback | None,
     on_error: ErrorCallback | None = None,
+    more: MoreJobs | None = None,
 ) -> None:
     waiting = deque(enumerate(jobs))
     active: list[tuple[int, Job, ChatRequest]] = []  # this round's batch, in job order of arrival
     finished = 0
-    while waiting or active:
+    joined = len(jobs)
+    while True:
+        if more is not None:
+            new = more()
+            waiting.extend(enumerate(new, joined))
+            joined += len(new)
+        if not (waiting or active):
+            break
         while waiting and len(active) < limit:  # a job already done (resumed) takes no slot
             index, job = waiting.popleft()
             request = _next_request(index, job, sampling, on_error)
@@ -176,12 +189,14 @@ def _run_continuous(
     limit: int,
     on_round: RoundCallback | None,
     on_error: ErrorCallback | None = None,
+    more: MoreJobs | None = None,
 ) -> None:
     if limit < 1:
         raise ValueError(f"max_active must be >= 1, got {limit}")
     waiting = deque(enumerate(jobs))
     in_flight: dict[Future[list[Completion]], tuple[int, Job]] = {}
     finished = 0
+    joined = len(jobs)
 
     def submit(index: int, job: Job) -> bool:
         """Send the job's next request; False when it has none (done) or failed (on_error)."""
@@ -193,7 +208,13 @@ def _run_continuous(
 
     clean = False
     try:
-        while waiting or in_flight:
+        while True:
+            if more is not None:
+                new = more()
+                waiting.extend(enumerate(new, joined))
+                joined += len(new)
+            if not (waiting or in_flight):
+                break
             while waiting and len(in_flight) < limit:
                 index, job = waiting.popleft()
                 if not submit(index, job):  # already done (resumed from a finished trace), or failed

@@ -1,9 +1,10 @@
 """The one scheduler of the server: a thread that owns every request to the backend.
 
 Tasks (a stored job, or the memory path of one chat completion) wait in a bounded queue; the thread
-takes every waiting task at once and runs all their questions as one `MemAgent.run`, so concurrent
-requests are batched as `ask_many` batches them. A task that arrives while a batch runs waits for
-the next batch (one batch at a time; docs/serve.md). A stored job writes a trace per question, its
+runs every question of every task as one scheduler run (`memagent.loop.scheduler.run_jobs`), so
+concurrent requests are batched as `ask_many` batches them. A task that arrives while a run is in
+progress joins it at the next round (`run_jobs(more=...)`), and each task finishes as soon as its
+own questions are answered. A stored job writes a trace per question, its
 checkpoint: a job that was unfinished when the server stopped is queued again at start and resumes
 after its last recorded step. Pass-through chat requests call the backend directly, under a lock
 for local (batched, single-threaded) backends.
@@ -22,11 +23,13 @@ from memagent import MemAgent
 from memagent.errors import InputError, MemAgentError
 from memagent.loop.agent import Outcome, Traces
 from memagent.loop.job import Job, Step
+from memagent.loop.scheduler import run_jobs
 from memagent.sources import DocumentSource
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 
 log = logging.getLogger("memagent.serve")
 Notify = Callable[[dict[str, Any]], None]
+ROUND_LIMIT = 256  # jobs in one round of a local backend (which splits it into its own batches)
 
 
 class Cancelled(InputError):
@@ -45,6 +48,7 @@ class Task:
     traces: Traces | None = None
     error: MemAgentError | None = None
     cancelled: bool = False
+    pending: int = 0  # jobs of this task still in the run
     steps: dict[int, int] = field(default_factory=dict)  # question -> memory steps done
     chars: dict[int, int] = field(default_factory=dict)  # question -> characters read
     done: threading.Event = field(default_factory=threading.Event)
@@ -124,18 +128,17 @@ class Runner:
     def cancel(self, key: str) -> bool:
         """Cancel a waiting task at once, a running one after its step in flight."""
         with self._cond:
-            for task in self.waiting:
-                if task.key == key:
-                    self.waiting.remove(task)
-                    task.cancelled = True
-                    task.error = Cancelled("cancelled")
-                    task.done.set()
-                    return True
-            for task in self.running:
-                if task.key == key:
-                    task.cancelled = True
-                    return True
-        return False
+            task = next((t for t in self.waiting + self.running if t.key == key), None)
+            if task is None:
+                return False
+            task.cancelled = True
+            if task not in self.waiting:
+                return True
+            self.waiting.remove(task)
+            self.running.append(task)  # so that _finish records and announces it
+        task.error = Cancelled("cancelled")
+        self._finish(task)
+        return True
 
     def passthrough(self, request: ChatRequest, sampling: SamplingParams) -> Completion:
         return self.agent.llm.generate([request], sampling)[0]
@@ -146,20 +149,41 @@ class Runner:
             with self._cond:
                 while not self.waiting:
                     self._cond.wait()
-                self.running, self.waiting = self.waiting, []
             try:
-                self._run_batch(self.running)
-            except Exception:  # a bug: the batch's tasks fail, the server goes on
-                log.exception("serve: batch failed")
-                for task in self.running:
-                    task.error = task.error or MemAgentError("internal error (see the server log)")
-            finally:
+                llm = self.agent.llm
+                run_jobs(llm, self._take(), self.agent.config.sampling, on_error=self._on_error,
+                         max_active=None if llm.scheduling == "continuous" else ROUND_LIMIT,
+                         more=self._take)
+            except Exception:  # a bug: the run's tasks fail, the server goes on
+                log.exception("serve: run failed")
                 with self._cond:
-                    batch, self.running = self.running, []
-                for task in batch:
+                    broken = list(self.running)
+                for task in broken:
+                    task.error = task.error or MemAgentError("internal error (see the server log)")
                     self._finish(task)
 
+    def _take(self) -> list[Job]:
+        """The jobs of every task waiting now, which join the run in progress (or start one)."""
+        with self._cond:
+            tasks, self.waiting = self.waiting, []
+            self.running += tasks
+        jobs: list[Job] = []
+        for task in tasks:
+            try:
+                opened = self._open(task)
+            except MemAgentError as exc:
+                task.error, opened = exc, []
+            task.pending = len(opened)
+            if not opened:  # it failed to open, or every question was answered by its trace
+                self._finish(task)
+            jobs += opened
+        return jobs
+
     def _finish(self, task: Task) -> None:
+        with self._cond:
+            if task not in self.running:
+                return
+            self.running.remove(task)
         if task.traces is not None:
             task.traces.close()
         try:
@@ -184,20 +208,11 @@ class Runner:
             for i, o in enumerate(traces.outcomes) if o.result is None
         ]
 
-    def _run_batch(self, tasks: list[Task]) -> None:
-        jobs: list[Job] = []
-        for task in tasks:
-            try:
-                jobs += self._open(task)
-            except MemAgentError as exc:
-                task.error = exc
-        if jobs:
-            self.agent.run(jobs, on_error=self._on_error)
-        for job in jobs:
-            task, i = job.tag
-            outcome = task.outcomes[i]
-            if job.done and outcome.error is None:
-                outcome.result = job.result()
+    def _ended(self, task: Task) -> None:
+        """One of the task's jobs is done or dropped; the last one finishes the task at once."""
+        task.pending -= 1
+        if task.pending == 0:
+            self._finish(task)
 
     def _on_step(self, job: Job, step: Step) -> None:
         task, i = job.tag
@@ -211,6 +226,9 @@ class Runner:
         task.chars[i] = job.chars_read
         if task.notify is not None:
             task.notify({"type": "step", "question": i, "step": step})
+        if job.done:
+            task.outcomes[i].result = job.result()
+            self._ended(task)
 
     def _on_error(self, job: Job, exc: MemAgentError) -> None:
         task, i = job.tag
@@ -219,3 +237,4 @@ class Runner:
         writer = task.traces.writers.pop(i, None)
         if writer is not None:
             writer.close()
+        self._ended(task)
