@@ -89,18 +89,22 @@ def test_empty_memory_line_and_keep_come_from_the_templates(tokenizer):
     assert not PAPER.templates.is_keep("KEEP")
 
 
-def test_pick_profile():
-    from memagent.cli.options import pick_profile
+def test_the_model_picks_its_profile_and_an_explicit_one_wins():
+    from memagent.llm import BackendOptions
     from memagent.llm.registry import embedded_adapter_dir
+    from memagent.llm.setup import resolve_setup
+
+    def pick(name, **options):
+        return resolve_setup(BackendOptions(**options), name).profile
 
     shipped = embedded_adapter_dir() is not None
-    assert pick_profile("auto", None, None, False) is (EMBEDDED if shipped else DEFAULT)
-    assert pick_profile("auto", None, None, True) is (EMBEDDED if shipped else DEFAULT)
-    assert pick_profile("auto", "/some/model", None, False) is DEFAULT
-    assert pick_profile("auto", None, None, False, server=True) is DEFAULT
-    assert pick_profile("paper", None, None, False) is PAPER
+    assert pick("auto") is (EMBEDDED if shipped else DEFAULT)
+    assert pick("auto", base=True) is (EMBEDDED if shipped else DEFAULT)
+    assert pick("auto", model="/some/model") is DEFAULT
+    assert pick("auto", base_url="http://127.0.0.1:9/v1") is DEFAULT
+    assert pick("paper", model="/some/model") is PAPER
     with pytest.raises(InputError, match="unknown profile 'fast'; use auto, default, paper"):
-        pick_profile("fast", None, None, False)
+        pick("fast")
 
 
 class EmptyAfterFirst(ScriptedLLM):
@@ -146,7 +150,7 @@ def test_the_paper_profile_clears_the_memory_on_an_empty_reply_as_the_release_do
 def test_dtype_is_the_flag_else_the_profiles_where_native():
     import torch
 
-    from memagent.cli.options import pick_dtype
+    from memagent.llm.setup import pick_dtype
 
     assert pick_dtype("float32", EMBEDDED) == "float32"
     assert pick_dtype(None, PAPER) is None

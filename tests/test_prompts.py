@@ -97,9 +97,8 @@ def test_a_prompt_file_sets_the_empty_reply_rule(tmp_path):
 
 def test_a_prompt_file_layers_over_the_profiles_templates(tmp_path):
     """--prompts changes the keys it names; the rest (and the answer rule) stay the profile's."""
-    from memagent.cli.options import agent_config
     from memagent.config import Budgets
-    from memagent.profile import PAPER
+    from memagent.profile import PAPER, agent_config
 
     f = tmp_path / "p.toml"
     f.write_text('final_answer = "Q {problem} M {memory} Therefore, the answer is"\n')

@@ -10,14 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memagent.llm.setup import pick_dtype
-from memagent.profile import Profile, agent_config, resolve_profile
-
 if TYPE_CHECKING:
     from memagent.llm.setup import AgentSetup
 
-# pick_profile, pick_dtype, agent_config: for callers not yet on ModelArgs / resolve_setup
-__all__ = ["ModelArgs", "agent_config", "pick_dtype", "pick_profile"]
 
 # -- model and backend --------------------------------------------------------------------------
 ModelOpt = Annotated[
@@ -189,15 +184,3 @@ class ModelArgs:
             memory=self.memory, output=self.output, temperature=self.temperature,
             top_p=self.top_p, seed=self.seed, prompts=self.prompts,
         )
-
-
-def pick_profile(
-    name: str, model: str | None, adapter: str | None, base: bool, server: bool = False
-) -> Profile:
-    """The profile `resolve_setup` gives these options (kept for callers not yet on it)."""
-    from memagent.llm import BackendOptions
-    from memagent.llm.setup import model_label, model_profile
-
-    options = BackendOptions(model=model, adapter=adapter, base=base,
-                             base_url="http://server" if server else None)
-    return resolve_profile(name, model_profile(options), model_label(options))
