@@ -123,3 +123,23 @@ def test_the_model_decides_the_profile_and_its_dtype():
         assert backend_dtype(BackendOptions()) == pick_dtype(None, EMBEDDED)
     with pytest.raises(memagent.InputError, match="unknown profile 'fast'"):
         resolve_setup(profile="fast")
+
+
+def test_the_python_api_page_runs(loads, monkeypatch, capsys):
+    """docs/library.md's examples, on the scripted backend in place of the weights."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "docs" / "library.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) == 3
+    monkeypatch.chdir(root)
+    scope: dict[str, Any] = {}
+    exec(blocks[0] + blocks[1], scope)  # memagent.ask, then MemAgent(load_llm()).ask_many
+    assert scope["result"].question == scope["q"] and len(scope["results"]) == 2
+    *resolve, last = blocks[2].strip().splitlines()
+    assert last.startswith("agent = setup.agent()")  # would load path/to/model
+    exec("\n".join(resolve), scope)
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        "profile paper: window 9216, query 1024, chunk 4096, memory 1024")
+    assert len(loads) == 2 and all(dtype == pick_dtype(None, EMBEDDED) for _, dtype in loads)
