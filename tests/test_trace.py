@@ -1,6 +1,7 @@
 import io
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -408,3 +409,22 @@ def _doc(folder, text):
     path = folder / "doc.txt"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_trace_path_that_is_no_regular_file_is_refused_untouched(tokenizer, tmp_path):
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(tmp_path / "real.jsonl")
+    for path, fragment in [(fifo, "is a FIFO"), ("/dev/null", "is a device"),
+                           ("/proc/self/status", "under /proc")]:
+        with pytest.raises(InputError, match=fragment):
+            traced_ask(tokenizer, needle_doc("4821937"), Path(path), True,
+                       doc_path=tmp_path / "d.txt")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert traced_ask(tokenizer, needle_doc("4821937"), link, False,
+                      doc_path=tmp_path / "d.txt")[0] == "4821937"
+    assert link.is_symlink() and read_trace(tmp_path / "real.jsonl")[2] is not None  # through

@@ -61,6 +61,16 @@ def check_output(path: str | Path, what: str = "output") -> Output:
         return Output(shown, stream=STREAMS[shown])
     if not shown.strip():
         raise OutputError(f"the {what} path is empty: give a file path (or - for stdout)")
+    target = check_not_special(path, what)
+    _check_directory(target.parent, shown, what)
+    return Output(shown, path=target)
+
+
+def check_not_special(path: str | Path, what: str) -> Path:
+    """The regular file (or new name) `path` leads to, or OutputError when it is a directory, a
+    device, a FIFO, a socket, under /proc or /sys, or a symlink loop. (Files written in place,
+    such as traces, check this much; `check_output` also checks the directory.)"""
+    shown = str(path)
     link = Path(shown).expanduser()
     try:
         target = link.resolve(strict=False)
@@ -83,10 +93,9 @@ def check_output(path: str | Path, what: str = "output") -> Output:
         raise OutputError(f"cannot use {what} {shown}: {exc.strerror or exc}") from exc
     if mode is not None and not stat.S_ISREG(mode):
         kind = _kind(mode)
-        fix = "give a file path" if kind == "a directory" else "give a regular file (or - for stdout)"
+        fix = "give a file path" if kind == "a directory" else "give a regular file path"
         raise OutputError(f"{what} {shown} is {kind}, which memagent does not overwrite: {fix}")
-    _check_directory(target.parent, shown, what)
-    return Output(shown, path=target)
+    return target
 
 
 def _loops(link: Path) -> bool:
@@ -174,4 +183,5 @@ def write_bytes(path: str | Path, data: bytes, what: str = "output") -> None:
         f.write(data)
 
 
-__all__ = ["STREAMS", "Output", "atomic_output", "check_output", "write_bytes", "write_text"]
+__all__ = ["STREAMS", "Output", "atomic_output", "check_not_special", "check_output", "write_bytes",
+           "write_text"]

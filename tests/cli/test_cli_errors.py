@@ -167,6 +167,10 @@ CASES = [
         w.doc, "-q", w.q, *w.server, "--resume", "--trace", _trace(w, "t9.jsonl", [
             w.records[0], {**w.records[1], "memory": "The magic number for alpha is 42."},
             *w.records[2:]])], 3, "t9.jsonl:2: step record does not match its digest"),
+    ("trace: a device", lambda w: [w.doc, "-q", w.q, *w.server, "--trace", "/dev/full"], 3,
+     "trace /dev/full is a device, which memagent does not overwrite"),
+    ("trace: under /proc", lambda w: [w.doc, "-q", w.q, *w.server, "--resume", "--trace",
+                                      "/proc/version"], 3, "trace /proc/version is under /proc"),
     ("trace: exists, no --resume", lambda w: [w.doc, "-q", w.q, *w.server, "--trace", w.trace], 3,
      "already exists"),
     ("resume: other question", lambda w: [w.doc, "-q", "Other?", *w.server, "--resume",

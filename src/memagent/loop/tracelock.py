@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from memagent.errors import InputError
+from memagent.outputs import check_not_special
 
 
 class TraceLock:
@@ -28,7 +29,12 @@ class TraceLock:
 
     @classmethod
     def acquire(cls, path: Path) -> TraceLock:
-        """The lock on `path`, or InputError naming the process that holds it."""
+        """The lock on `path`, or InputError naming the process that holds it. A path that is
+        not a regular file (a device, a FIFO, /proc ...) is refused first, untouched."""
+        if path.is_dir():
+            raise InputError(f"trace path {path} is a directory: give a file path for --trace")
+        if path.exists() or path.is_symlink():
+            check_not_special(path, "trace")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
