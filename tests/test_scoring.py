@@ -58,6 +58,25 @@ def test_ruler_metrics() -> None:
     assert string_match_part("It is Rome.", ["London", "paris"]) == 0.0
 
 
+def test_ruler_metrics_as_defined() -> None:
+    # string_match_all: mean over references of case-insensitive containment
+    assert score("string_match_all", "AbC and x", ["abc", "y", "X", "z"]) == 0.5
+    # string_match_part: max over references
+    assert score("string_match_part", "the Paris one", ["london", "paris"]) == 1.0
+    assert score("string_match_part", "the Paris one", ["london", "rome"]) == 0.0
+
+def test_release_qa_metric_compares_answers0_only() -> None:
+    assert score("substring_2way_first", "Paris", ["Paris", "Rome"]) == 1.0
+    assert score("substring_2way_first", "Rome", ["Paris", "Rome"]) == 0.0  # any-gold would hit
+    assert score("substring_2way", "Rome", ["Paris", "Rome"]) == 1.0
+    assert score("substring_2way_first", "in Paris, France", ["paris"]) == 1.0  # gold in pred
+    assert score("substring_2way_first", "Paris", ["Paris, France"]) == 1.0  # pred in gold
+    # SQuAD's own normaliser: lower() and ASCII punctuation only (ours case-folds and strips “ ”)
+    assert score("substring_2way_first", "“STRASSE”", ["straße"]) == 0.0
+    assert score("substring_2way", "“STRASSE”", ["strasse"]) == 1.0
+    assert score("substring_2way_first", "the", ["the answer"]) == 0.0  # normalises to ""
+
+
 def test_score_dispatch_errors() -> None:
     with pytest.raises(ValueError, match="unknown metric"):
         score("bleu", "x", ["x"])
