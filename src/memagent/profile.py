@@ -9,7 +9,7 @@
 - `default`: what memagent runs for any other model: the same budgets and window, memagent's
   templates (no space after `<problem>`, answer in \\boxed{} with reported fallbacks), greedy.
 - `smollm2-memagent`: the embedded SmolLM2-135M memory agent, trained on short chunks with a
-  copy-the-sentence memory and a short keep reply (data/episodes.py); run with anything else, it is
+  copy-the-sentence memory and a short keep reply (data/episodes/); run with anything else, it is
   an untrained policy again.
 A profile only supplies defaults: explicit --chunk/--memory/--temperature/... still win.
 

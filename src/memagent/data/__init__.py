@@ -42,7 +42,7 @@ TASKS: dict[str, Generator] = {
     "cwe": generate_cwe,
     "fwe": generate_fwe,
     **dict.fromkeys(QA_TASKS, generate_qa),
-    # the memory-agent training distribution (data/episodes.py) as evaluation tasks: templates and
+    # the memory-agent training distribution (data/episodes/) as evaluation tasks: templates and
     # haystacks of the train split (in-distribution) or of the held-out split, fresh seeds
     **dict.fromkeys(("episodes_train", "episodes_heldout"), episode_sample),
 }

@@ -23,7 +23,7 @@ class GenOptions:
     source: str | None = None  # SQuAD / HotpotQA JSON for the QA tasks
     depth: float | None = None  # needle depth in percent; None: drawn from RULER's 40 depths
     # "heldout": keys and values only from the hash partition no training episode draws from
-    # (data/episodes.py split_of), so evaluation never meets a trained key or value. None: all.
+    # (data/episodes/vocabulary.py split_of), so evaluation never meets a trained key or value. None: all.
     split: str | None = None
     # question texts and QA metric: "ruler" (NVIDIA RULER's templates, context deleted; its
     # metrics) or "release" (the MemAgent release's texts; qa scored as its two-way sub-EM)

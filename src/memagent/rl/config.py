@@ -129,7 +129,7 @@ class DataConfig(_Section):
     """The training task: generated needle documents, or `memagent data` JSONL files."""
 
     task: Literal["needle", "episodes", "file"] = Field(
-        "needle", description="needle; episodes: the SFT task mix (data/episodes.py); file: JSONL"
+        "needle", description="needle; episodes: the SFT task mix (data/episodes/); file: JSONL"
     )
     min_chunks: int = Field(2, ge=1, description="needle: fewest chunks per document")
     max_chunks: int = Field(4, ge=1, description="needle: most chunks per document")
@@ -145,7 +145,7 @@ class DataConfig(_Section):
     )
     tasks: dict[str, float] | None = Field(
         None, description="episodes: task weights of the training and held-out questions "
-        "(data/episodes.py); None: TASK_WEIGHTS"
+        "(data/episodes/); None: TASK_WEIGHTS"
     )
     haystacks: tuple[str, ...] | None = Field(
         None, description="episodes: train haystack kinds drawn; None: all of them (the held-out "
@@ -206,13 +206,13 @@ class SFTConfig(_Section):
     warm_steps: int = Field(0, ge=0, description="curriculum: optimizer steps on warm_chunks")
     max_chunks: int = Field(8, ge=1, description="most chunks per generated episode")
     haystacks: tuple[str, ...] | None = Field(
-        None, description="train haystack kinds drawn (data/episodes.py); None: all of them"
+        None, description="train haystack kinds drawn (data/episodes/); None: all of them"
     )
     mix: dict[str, float] = Field(
         {"find": 0.5, "keep": 0.3, "final": 0.2}, description="conversation kinds drawn"
     )
     tasks: dict[str, float] | None = Field(
-        None, description="episode task weights (data/episodes.py); None: TASK_WEIGHTS"
+        None, description="episode task weights (data/episodes/); None: TASK_WEIGHTS"
     )
     decisive_weight: float = Field(3.0, ge=1, description="loss weight of the first reply token")
     autocast_bf16: bool = Field(False, description="bfloat16 autocast on CPU (avx512_bf16/AMX)")

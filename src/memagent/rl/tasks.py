@@ -203,7 +203,7 @@ def _from_sample(sample: object) -> Question:
 
 
 class EpisodeStream(NeedleStream):
-    """The SFT task mix (data/episodes.py) as RL questions: train split to train on, held-out
+    """The SFT task mix (data/episodes/) as RL questions: train split to train on, held-out
     split (unseen templates, haystacks, keys and values) for the before/after evaluation.
 
     Multi-value answers are one string joined in document order, as the oracle boxes them, so the
