@@ -21,7 +21,8 @@ Example (run by tests/test_testing.py)::
         return "The code is \\\\boxed{4417}."  # the final answer
 
     llm = ScriptedLLM(reply)
-    result = MemAgent(llm).ask("Filler text. " * 2000 + "\\nThe code is 4417.\\n", "What is the code?")
+    document = "Filler text. " * 2000 + "\\nThe code is 4417.\\n"
+    result = MemAgent(llm).ask(document, "What is the code?")
     assert result.answer == "4417" and result.memory == "The code is 4417."
     assert len(llm.requests) == result.chunks + 1  # every chunk's update, then the answer
 

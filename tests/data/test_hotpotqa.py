@@ -1,4 +1,5 @@
-"""qa_1, qa_2 and RULER-HotpotQA documents (data/hotpotqa.py): gold documents, styles, --docs, the no-context filter."""
+"""qa_1, qa_2 and RULER-HotpotQA documents (data/hotpotqa.py): gold documents, styles, --docs,
+the no-context filter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The official HotpotQA and SQuAD v2 readers (data/loaders.py): bad files are one line naming the record."""
+"""The official HotpotQA and SQuAD v2 readers (data/loaders.py): a bad file is one line naming
+the record."""
 
 from __future__ import annotations
 

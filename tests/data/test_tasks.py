@@ -1,4 +1,5 @@
-"""Every task by name (data/__init__): exact lengths, determinism, length conventions, parse_length."""
+"""Every task by name (data/__init__): exact lengths, determinism, length conventions,
+parse_length."""
 
 from __future__ import annotations
 

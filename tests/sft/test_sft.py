@@ -1,4 +1,5 @@
-"""SFT warm start and adapters (memagent/sft/), on a tiny random Llama with the real tokenizer (seconds).
+"""SFT warm start and adapters (memagent/sft/), on a tiny random Llama with the real tokenizer
+(seconds).
 
 These check the machinery (loss on reply tokens only, resume, export, merge, errors); whether the
 policy learns is measured by the committed runs under results/, not here.

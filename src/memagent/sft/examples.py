@@ -77,7 +77,8 @@ def build_example(tokenizer: Any, episode: OracleEpisode, index: int) -> Example
     prompt_ids = tokenizer.chat_ids(messages)
     end = tokenizer.eos_token_id
     reply_ids = tokenizer.encode(reply) + ([end] if end is not None else [])
-    return Example(oracle_conversations(episode)[index][0], prompt_ids, reply_ids, reply, episode, index)
+    kind = oracle_conversations(episode)[index][0]
+    return Example(kind, prompt_ids, reply_ids, reply, episode, index)
 
 
 def lora_model(cfg: TrainConfig, model: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, Ollama, `transformers serve`, hosted).
+"""Any OpenAI-compatible chat server: vLLM, SGLang, llama.cpp, Ollama, `transformers serve`.
 
 client.py   OpenAICompatLLM: the batched `LLM`, its thread pool, model discovery, error mapping
 retries.py  one request with retries: Backoff, RetryPolicy, Retry-After, max_wait, on_retry
