@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +22,22 @@ def _example() -> str:
     return "\n".join(line.removeprefix("    ") for line in block.splitlines())
 
 
-def test_the_docstring_example_runs_and_its_asserts_hold() -> None:
-    code = _example()
+def _doc_example() -> str:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("source", ["docstring", "docs/testing.md"])
+def test_the_documented_example_runs_and_its_asserts_hold(source: str) -> None:
+    code = _example() if source == "docstring" else _doc_example()
     assert "ScriptedLLM(reply)" in code and "assert result.answer" in code  # the example is read
     namespace: dict[str, object] = {}
-    exec(compile(code, "memagent.testing example", "exec"), namespace)
+    exec(compile(code, f"the example in {source}", "exec"), namespace)
     assert namespace["result"].chunks > 1  # type: ignore[attr-defined]  # the document was cut
+
+
+def test_the_docs_and_the_docstring_show_the_same_example() -> None:
+    assert _doc_example().strip() == _example().strip()
 
 
 def test_word_tokenizer_round_trips_and_offsets_slice_the_text() -> None:
