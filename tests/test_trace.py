@@ -292,11 +292,15 @@ def test_one_result_serializer_for_json_trace_and_resume(tokenizer, tmp_path):
     traced_ask(tokenizer, doc, path, resume=False)
     _header, steps, final = read_trace(path)
     assert final is not None
-    assert {k: v for k, v in final.items() if k != "document"} == result.trace_record()
+    assert final["final_step"]["kind"] == "final"  # the answer's step, read back with it
+    kept = {k: v for k, v in final.items() if k not in ("document", "final_step")}
+    assert kept == result.trace_record()
     rebuilt = Result.from_json(final, agent.budgets, Q, steps)
-    memory_steps = [s for s in result.steps if s.kind == "memory"]
     assert (rebuilt.answer, rebuilt.rule, rebuilt.memory, rebuilt.document_tokens) == (
         result.answer, result.rule, result.memory, result.document_tokens)
-    assert [s.memory for s in rebuilt.steps] == [s.memory for s in memory_steps]
+    # the raw answer and every step, the final one included, as --json printed them (issue 25)
+    assert rebuilt.raw_answer == result.raw_answer != ""
+    assert [(s.kind, s.memory, s.output) for s in rebuilt.steps] == [
+        (s.kind, s.memory, s.output) for s in result.steps]
     assert rebuilt.usage.requests == result.usage.requests
     assert rebuilt.cost == result.cost

@@ -5,6 +5,10 @@ exists. `memagent/__init__.py` imports this module first thing, which calls `gua
 only when this process is the `memagent` command (the console script, or `python -m memagent.cli`),
 never when memagent is imported as a library. The CLI calls `release()` once it can handle
 KeyboardInterrupt itself.
+
+SIGTERM and SIGHUP (a `kill`, a closed terminal) are handled as Ctrl-C is: while starting, one line
+and exit 128 + the signal (143, 129); once released, they raise KeyboardInterrupt, so traces are
+closed as after a Ctrl-C, and `signalled` tells the CLI which signal it was (its exit code).
 """
 
 # Only modules built into the interpreter (or already loaded by site) before the guard is up,
@@ -17,6 +21,9 @@ import sys
 
 MESSAGE = b"error: interrupted while starting; nothing was run\n"
 EXIT_INTERRUPTED = 130
+# signals ended like Ctrl-C (exit 128 + number), with the names messages use
+TERMINATING = {getattr(_signal, name): name for name in ("SIGTERM", "SIGHUP") if hasattr(_signal, name)}
+signalled = 0  # the TERMINATING signal that raised the last KeyboardInterrupt; 0 for Ctrl-C
 
 
 def _is_cli() -> bool:
@@ -29,19 +36,34 @@ def _is_cli() -> bool:
 
 
 def _interrupted(signum: int, frame: object) -> None:
+    if signum in TERMINATING:
+        os.write(2, b"error: %s while starting; nothing was run\n" % TERMINATING[signum].encode())
+        os._exit(128 + signum)
     os.write(2, MESSAGE)
     os._exit(EXIT_INTERRUPTED)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM/SIGHUP once the CLI runs: a KeyboardInterrupt, as Ctrl-C raises."""
+    global signalled
+    signalled = signum
+    raise KeyboardInterrupt
 
 
 IS_CLI = _is_cli()  # this process is the `memagent` command (argv[0] changes later under -m)
 
 
 def guard() -> None:
-    """While the command starts, Ctrl-C prints one line and exits 130."""
-    if not IS_CLI or _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
-        return  # a library import, or SIGINT already handled or ignored by someone else
-    try:  # noqa: SIM105 (contextlib: one more import before the guard is up)
-        _signal.signal(_signal.SIGINT, _interrupted)
+    """While the command starts, Ctrl-C prints one line and exits 130 (SIGTERM 143, SIGHUP 129)."""
+    if not IS_CLI:
+        return  # a library import
+    try:
+        # a signal already handled or ignored by someone else (SIG_IGN in a background job) stays
+        if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+            _signal.signal(_signal.SIGINT, _interrupted)
+        for signum in TERMINATING:
+            if _signal.getsignal(signum) == _signal.SIG_DFL:
+                _signal.signal(signum, _interrupted)
     except ValueError:  # not the main thread
         pass
 
@@ -81,7 +103,7 @@ def _resend_ctrl_c() -> None:
     flag, it also wakes a main thread blocked in a lock or a sleep (waiting on a worker that
     retries a dead server, where a resent Ctrl-C was seen to wait out every retry)."""
     if os.name == "posix":
-        os.kill(os.getpid(), _signal.SIGINT)
+        os.kill(os.getpid(), signalled or _signal.SIGINT)
     else:  # no process-directed SIGINT on Windows
         _thread.interrupt_main()
 
@@ -91,3 +113,6 @@ def release() -> None:
     if _signal.getsignal(_signal.SIGINT) is _interrupted:
         _signal.signal(_signal.SIGINT, _signal.default_int_handler)
         sys.unraisablehook = redeliver_swallowed_ctrl_c
+    for signum in TERMINATING:
+        if _signal.getsignal(signum) is _interrupted:
+            _signal.signal(signum, _terminated)

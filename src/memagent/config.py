@@ -36,6 +36,23 @@ class Budgets:
         if self.chunk is not None and self.chunk < 1:
             raise BudgetError(f"budget 'chunk' must be >= 1, got {self.chunk}")
 
+    def _fix(self, overhead: int, templates: PromptTemplates, chunk: int) -> str:
+        """How to make a chunk of `chunk` tokens fit: the budget that takes the room (a smaller
+        chunk only while one of at least a token still fits), else the window it needs."""
+        repeats = templates.problem_repeats
+        room = self.window - overhead - self.query * repeats - 2 * self.memory
+        if room >= 1:
+            return f"lower --chunk to {room} or raise --window to {self.window - room + chunk}"
+        fixes = []
+        memory = (self.window - overhead - self.query * repeats - chunk) // 2
+        if memory >= 1:
+            fixes.append(f"lower --memory to {memory} (it is counted twice: read and written)")
+        query = (self.window - overhead - 2 * self.memory - chunk) // repeats
+        if query >= 1:
+            fixes.append(f"lower --query to {query}")
+        fixes.append(f"raise --window to {self.window - room + chunk}")
+        return "the window leaves no room for a chunk: " + ", or ".join(fixes)
+
     def resolve(self, tokenizer: Tokenizer, templates: PromptTemplates) -> ResolvedBudgets:
         """Fix the chunk size and prove the worst case fits the window, or say which budget to cut."""
         # Template tokens plus a margin: text joined at the seams (problem/memory/chunk) can
@@ -63,7 +80,7 @@ class Budgets:
                 raise BudgetError(
                     f"budgets do not fit the {self.window}-token window: template {update_overhead} "
                     f"+ query {self.query} + memory {self.memory} + chunk {chunk} + new memory "
-                    f"{self.memory} = {fixed + chunk}; lower --chunk to {max(room, 0)} or raise --window"
+                    f"{self.memory} = {fixed + chunk}; {self._fix(update_overhead, templates, chunk)}"
                 )
         final_total = final_overhead + self.query + self.memory + self.output
         if final_total > self.window:

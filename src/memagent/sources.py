@@ -10,7 +10,9 @@ bytes as it streams, and the error names the file and the byte offset of the fir
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
+import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
@@ -98,6 +100,8 @@ class DocumentSource:
                 files.append(str(path))
             elif path.exists():
                 raise InputError(f"{path} is not a regular file or directory")
+            elif path.is_symlink():
+                raise InputError(_dangling(path))
             else:
                 raise InputError(f"no such file or directory: {path}")
         if not files:
@@ -166,7 +170,7 @@ class DocumentSource:
         hasher = _Hasher()
         for name in self.inputs:
             if name == "-":
-                yield from self._blocks(sys.stdin.buffer, "<stdin>", hasher)
+                yield from self._blocks(_stdin(), "<stdin>", hasher)
                 continue
             with _open(name) as f:
                 yield from self._blocks(f, name, hasher)
@@ -219,9 +223,29 @@ def _unreadable(name: str, exc: OSError) -> InputError:
     return InputError(f"cannot read {name}: {exc.strerror or exc}")
 
 
+def _dangling(path: Path) -> str:
+    """Why a symlink leads nowhere: a loop, or a target that does not exist."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 raises this for a loop
+        return f"{path} is a symlink loop (it leads back to itself): point it at a file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path} is a symlink loop (it leads back to itself): point it at a file"
+    return f"{path} is a symlink to {os.readlink(path)}, which does not exist"
+
+
+def _stdin() -> BinaryIO:
+    """stdin's byte stream; a closed stdin (`<&-`) is an input error, not a crash."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError("stdin is closed: nothing to read for '-' (pipe or redirect a document)")
+    return stream  # type: ignore[no-any-return]
+
+
 def _peek_stdin() -> bytes:
     """The first bytes waiting on stdin, without consuming them (b'' at end of input)."""
-    stream = sys.stdin.buffer
+    stream = _stdin()
     peek = getattr(stream, "peek", None)
     if peek is None or sys.stdin.isatty():  # a user typing the document: nothing to check yet
         return b" "  # cannot look without reading: assume text, checked as it streams

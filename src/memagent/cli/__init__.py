@@ -4,9 +4,12 @@ Exit codes (documented in README):
   0 answered / done   2 usage error (bad flags)   3 bad input or budgets   4 backend failed
   5 partial: several questions, some answered (printed) and some failed (named on stderr)
   130 interrupted (the trace, if any, keeps every finished step; rerun with --resume)
+  129 / 143 ended by SIGHUP / SIGTERM, handled as an interrupt (one line; the trace resumes)
   141 stdout closed before the answers were written (a pipe such as `| head`), nothing printed
 
-Every error is one line on stderr, `error: ...`; warnings are one line too, `warning: ...`.
+Every error is one line on stderr, `error: ...`; warnings are one line too, `warning: ...`. Both
+pass through `memagent.urls.redact` first: no key, password or credential-named URL parameter
+(from --api-key, --base-url or their environment variables) is ever shown.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 5
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+EXIT_HANGUP = 129  # 128 + SIGHUP
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 app = typer.Typer(
     add_completion=False,
@@ -62,6 +67,8 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             interrupted("interrupted (a --trace keeps every finished step: rerun with --resume)")
+        except BrokenPipeError:  # stdout's reader left (typer would make this exit 1)
+            stdout_closed()
         if isinstance(rc, int) and rc:
             raise SystemExit(rc)
         return rc
@@ -87,24 +94,35 @@ def fail(message: str, code: int) -> None:
 
 
 def interrupted(message: str = "interrupted") -> None:
-    """Ctrl-C: one line, exit 130. The command's process ends at once (its traces are closed by
-    now), without waiting for request threads; inside another program, a SystemExit as usual."""
+    """Ctrl-C: one line, exit 130; SIGTERM / SIGHUP the same, exit 143 / 129, the message naming
+    the signal. The command's process ends at once (its traces are closed by now), without
+    waiting for request threads; inside another program, a SystemExit as usual."""
+    code = EXIT_INTERRUPTED
+    if _startup.signalled:
+        name = _startup.TERMINATING.get(_startup.signalled, "a signal")
+        message = message.replace("interrupted", f"ended by {name}", 1)
+        code = 128 + _startup.signalled
     print_line("error", message)
-    _startup.exit_now(EXIT_INTERRUPTED)
-    raise SystemExit(EXIT_INTERRUPTED)
+    _startup.exit_now(code)
+    raise SystemExit(code)
 
 
 def stdout_closed() -> None:
     """stdout's reader left early (`| head -1`): stop quietly with 141, as a shell reports a
     writer ended by SIGPIPE (commands call this where they write answers)."""
+    silence_stdout()
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once nothing more can reach it (its reader left, its disk is
+    full), so that Python's final flush does not fail again with "Exception ignored"."""
     import contextlib
     import os
     import sys
 
-    # nothing more can reach the reader; keep Python's final flush from complaining
     with contextlib.suppress(OSError, ValueError, AttributeError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    raise SystemExit(EXIT_BROKEN_PIPE)
 
 
 def one_line(text: str) -> str:
@@ -112,13 +130,16 @@ def one_line(text: str) -> str:
 
 
 def print_line(label: str, message: str) -> None:
-    """`label: message` on stderr as a single line (markup in the message is shown as is)."""
+    """`label: message` on stderr as a single line (markup in the message is shown as is), with
+    every secret redacted (`memagent.urls.redact`)."""
     from rich.console import Console
     from rich.markup import escape
 
+    from memagent.urls import redact
+
     colour = "bold red" if label == "error" else "yellow"
     Console(stderr=True, soft_wrap=True).print(
-        f"[{colour}]{label}:[/] {escape(one_line(message))}", highlight=False
+        f"[{colour}]{label}:[/] {escape(one_line(redact(message)))}", highlight=False
     )
 
 
@@ -138,10 +159,38 @@ def _log_handler() -> Any:
     """memagent's own log warnings (e.g. a server without token usage) as one line each."""
     import logging
 
+    from memagent.urls import redact
+
+    class Redacting(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return one_line(redact(super().format(record)))
+
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setFormatter(Redacting("warning: %(message)s"))
     handler.setLevel(logging.WARNING)
     return handler
+
+
+_SECRET_FLAGS = {"--api-key": "key", "--server-key": "key", "--base-url": "url"}
+_SECRET_VARS = {"MEMAGENT_API_KEY": "key", "OPENAI_API_KEY": "key", "MEMAGENT_SERVER_KEY": "key",
+                "MEMAGENT_BASE_URL": "url", "OPENAI_BASE_URL": "url"}
+
+
+def _register_secrets(argv: list[str]) -> None:
+    """The keys and URLs the command was given (flags and their environment variables), so every
+    message can hide them (`memagent.urls.redact`), even one printed before a backend exists."""
+    import os
+
+    from memagent.urls import add_secret, url_secrets
+
+    given: list[tuple[str, str | None]] = [(k, os.environ.get(v)) for v, k in _SECRET_VARS.items()]
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag in _SECRET_FLAGS:
+            given.append((_SECRET_FLAGS[flag], value if eq else "".join(argv[i + 1 : i + 2])))
+    for kind, secret in given:
+        if secret:
+            url_secrets(secret) if kind == "url" else add_secret(secret)
 
 
 # The arguments of the running command, for records such as an eval's run.json.
@@ -163,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:2] == ["data", "filter"]:  # a subcommand of `data`, whose first argument is a task
         argv[:2] = ["data-filter"]
     invocation[:] = ["memagent", *argv]
+    _register_secrets(argv)
     logger = logging.getLogger("memagent")
     handler = _log_handler()
     logger.addHandler(handler)

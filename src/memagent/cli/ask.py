@@ -38,7 +38,7 @@ from memagent.cli.options import (
     TopPOpt,
     WindowOpt,
 )
-from memagent.errors import InputError
+from memagent.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from memagent.llm.setup import AgentSetup
@@ -132,6 +132,25 @@ def ask_command(
     except BrokenPipeError:
         stdout_closed()
         raise
+    except OSError as exc:  # stdout on a full disk (`> /dev/full`): the answers were not written
+        raise _unwritten(exc, outcomes, trace is not None) from None
+
+
+def _unwritten(exc: OSError, outcomes: list[Any], traced: bool) -> OutputError:
+    """stdout failed: say so in one line, with where the answers still are (or the one answer)."""
+    from memagent.cli import silence_stdout
+
+    silence_stdout()  # Python's last flush of the same buffer must not fail again
+    answers = [o.result.answer for o in outcomes if o.result is not None]
+    what = "the answers" if len(outcomes) > 1 else "the answer"
+    where = ""
+    if traced:
+        kept, again = ("the traces keep them", "them") if len(outcomes) > 1 else (
+            "the trace keeps it", "it")
+        where = f"; {kept}: rerun the same command with --resume to print {again} again"
+    elif len(answers) == 1 and len(str(answers[0])) <= 200:
+        where = f"; the answer was: {answers[0]}"
+    return OutputError(f"cannot write {what} to stdout ({exc.strerror or exc}){where}")
 
 
 def _checked_questions(

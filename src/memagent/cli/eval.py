@@ -100,9 +100,42 @@ def _sample_files(paths: list[Path]) -> dict[str, tuple[str, ...]]:
 
     by_task: dict[str, list[str]] = {}
     for p in paths:
-        for task in {s.task for s in read_jsonl(p)}:
+        tasks = {s.task for s in read_jsonl(p)}
+        if not tasks:  # eval would quietly generate samples of its own instead
+            raise InputError(f"samples file {p} holds no samples: write some with `memagent data`")
+        for task in tasks:
             by_task.setdefault(task, []).append(str(p))
     return {t: tuple(ps) for t, ps in by_task.items()}
+
+
+def _check_out(out: Path) -> None:
+    """--out is a directory eval can write (made now, before any model loads), never a file."""
+    from memagent.errors import OutputError
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is not a directory: eval writes a directory (samples.jsonl, "
+                          "summary.csv, report.md, ...); give a new or existing directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot make the --out directory {out}: {exc.strerror or exc}") from None
+
+
+def _outcome(harness: Any) -> int:
+    """eval's exit code: 0 when every sample ran, 4 (the backend's) when none did, else 5; a
+    failure is one line naming how many failed and the first error (rerunning retries them)."""
+    from memagent.cli import EXIT_PARTIAL, print_line
+
+    records = [r for k, r in harness.records.items() if harness._wanted(k)]
+    failed = [r for r in records if r.get("error")]
+    if not failed:
+        return 0
+    every = len(failed) == len(records)
+    code = 4 if every else EXIT_PARTIAL
+    which = f"all {len(records)}" if every else f"{len(failed)} of {len(records)}"
+    print_line("error", f"{which} samples failed (first: {failed[0]['error']}); they count as "
+               f"wrong in the report; rerun the same command to retry them (exit code {code})")
+    return code
 
 
 Opt = typer.Option
@@ -186,6 +219,7 @@ def eval_command(
         style=check_style(style),
     )
     _check_plan(plan, hotpotqa is not None)
+    _check_out(out)  # the last check before the model loads: it makes the directory
     setup = args.setup()
     t0 = time.perf_counter()
     with err.status("loading model ..."):
@@ -200,7 +234,7 @@ def eval_command(
     _run_with_progress(harness, err)
     report = write_report(out, run)
     err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
-    return 0
+    return _outcome(harness)
 
 
 def _check_plan(plan: EvalPlan, hotpotqa: bool) -> None:

@@ -112,6 +112,20 @@ def write_jsonl(samples: Iterable[Sample], path: str | Path) -> int:
     return n
 
 
+def _lines(f: Any, path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a text file; bytes that are not UTF-8 (a binary file) are an
+    InputError naming the file and line, not a crash."""
+    lineno = 0
+    try:
+        for lineno, line in enumerate(f, 1):
+            yield lineno, line
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}:{lineno + 1}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); a samples "
+            "file is JSONL from `memagent data`"
+        ) from None
+
+
 def read_jsonl(path: str | Path) -> Iterator[Sample]:
     """Read samples back; a bad line raises InputError naming the file and line.
 
@@ -123,7 +137,7 @@ def read_jsonl(path: str | Path) -> Iterator[Sample]:
     except OSError as exc:
         raise InputError(f"cannot read samples file {path}: {exc.strerror}") from exc
     with f:
-        for lineno, line in enumerate(f, 1):
+        for lineno, line in _lines(f, path):
             if not line.strip():
                 continue
             try:

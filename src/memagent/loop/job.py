@@ -135,11 +135,14 @@ class Result:
         steps: list[Step] | None = None,
     ) -> Result:
         """A Result from `to_json`'s output, or from a trace's final record (`trace_record`) with
-        the question and memory steps of its trace. What a trace does not keep is rebuilt: the
-        memory is the last step's, one request per step plus the answer's, no raw answer and no
-        time (nothing was re-run), the cost from the budgets."""
+        the question and memory steps of its trace (and its answer step, "final_step", which gives
+        the raw answer). What a trace does not keep is rebuilt: the memory is the last step's, one
+        request per step plus the answer's, no time (nothing was re-run), the cost from the
+        budgets."""
         if steps is None:
             steps = [Step(**s) for s in record.get("steps", [])]
+        final_step = record.get("final_step")  # a trace's answer step (read_trace)
+        raw_answer = record.get("raw_answer", final_step["output"] if final_step else "")
         usage_json = record["usage"]
         usage = Usage(
             requests=usage_json.get("requests", len(steps) + 1),
@@ -152,9 +155,9 @@ class Result:
             record["question"] if question is None else question,
             record["answer"],
             AnswerRule(record["rule"]),
-            record.get("raw_answer", ""),
+            raw_answer,
             record.get("memory", steps[-1].memory if steps else ""),
-            steps,
+            [*steps, Step(**final_step)] if final_step else steps,
             usage,
             n,
             record.get("seconds", 0.0),

@@ -96,7 +96,8 @@ def run_identity(
 
 
 def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str, Any] | None]:
-    """Header, memory steps (contiguous from chunk 0) and the final record, if any.
+    """Header, memory steps (contiguous from chunk 0) and the final record, if any (with the
+    answer's own step under "final_step" when the trace holds it).
 
     Every complete line must be a record this memagent writes (an object with a known type and
     the fields and field types of that type); anything else is an InputError naming the line."""
@@ -104,6 +105,7 @@ def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str,
     header: dict[str, Any] | None = None
     steps: list[Step] = []
     final: dict[str, Any] | None = None
+    final_step: dict[str, Any] | None = None  # the answer's step: raw answer, its own usage
     try:
         f = path.open(encoding="utf-8")
     except OSError as exc:
@@ -126,12 +128,16 @@ def read_trace(path: Path) -> tuple[dict[str, Any] | None, list[Step], dict[str,
                     if record["index"] != len(steps):
                         raise InputError(f"{path}:{lineno}: step {record['index']} out of order")
                     steps.append(Step(**record))
+                elif kind == "step":
+                    final_step = record
                 elif kind == "final":
                     final = record
         except UnicodeDecodeError as exc:
             raise InputError(f"{path} is not UTF-8 text, so not a memagent trace") from exc
         except OSError as exc:
             raise _unusable(path, exc) from exc
+    if final is not None and final_step is not None:
+        final = {**final, "final_step": final_step}  # for Result.from_json (--resume --json)
     return header, steps, final
 
 

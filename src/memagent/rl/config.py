@@ -358,9 +358,17 @@ def build_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
 def load_config(path: Path) -> TrainConfig:
     """Read a YAML (.yaml/.yml) or TOML (.toml) training config, or say what is wrong with it."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"config {path} is a directory: give a .yaml or .toml file (e.g. "
+                         "configs/rl/rl-smollm2-v6.yaml)")
     if not path.is_file():
-        raise InputError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+        raise InputError(f"config file not found: {path}" if not path.exists() else
+                         f"config {path} is not a regular file: give a .yaml or .toml file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"cannot read config {path}: {why}") from None
     try:
         if path.suffix == ".toml":
             data: Any = tomllib.loads(text)

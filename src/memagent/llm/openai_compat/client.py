@@ -34,6 +34,7 @@ from memagent.llm.openai_compat.retries import Backoff, RetryPolicy, with_retrie
 from memagent.llm.openai_compat.wire import (
     MODEL_MISSING_HINTS,
     chat_body,
+    check_api_key,
     error_text,
     names_list,
     normalize_base_url,
@@ -41,7 +42,7 @@ from memagent.llm.openai_compat.wire import (
     userinfo_auth,
 )
 from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
-from memagent.urls import strip_credentials
+from memagent.urls import add_secret, strip_credentials, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class OpenAICompatLLM:
         if max_wait is not None and max_wait <= 0:
             raise InputError(f"max_wait must be > 0 seconds, got {max_wait}")
         full_url = normalize_base_url(base_url)
+        url_secrets(full_url)  # its password, like the key, is hidden in every message (redact)
+        if api_key:
+            add_secret(api_key)
+            check_api_key(api_key)
         self.base_url = strip_credentials(full_url)  # shown in names, logs and errors
         self.model = model
         self.scheduling: Scheduling = "continuous"  # run_jobs keeps up to max_concurrency

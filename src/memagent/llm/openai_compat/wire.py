@@ -17,7 +17,7 @@ import httpx
 
 from memagent.errors import InputError
 from memagent.types import ChatRequest, SamplingParams
-from memagent.urls import strip_credentials
+from memagent.urls import check_server_url, strip_credentials
 
 MODEL_MISSING_HINTS = ("not found", "does not exist", "not exist", "unknown model", "requested",
                        "not served", "no such model", "invalid model")
@@ -26,11 +26,10 @@ MODEL_MISSING_HINTS = ("not found", "does not exist", "not exist", "unknown mode
 def normalize_base_url(base_url: str) -> str:
     """'http://host:8000', '.../v1' and '.../v1/' all become 'http://host:8000/v1'.
 
-    Userinfo (`user:key@`) is kept here; `strip_credentials` removes it for display."""
-    url = base_url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        shown = strip_credentials(base_url)
-        raise InputError(f"base_url must start with http:// or https://, got {shown!r}")
+    Userinfo (`user:key@`) is kept here; `strip_credentials` removes it for display. A scheme other
+    than http(s), no host, a port outside 1-65535, a query or a fragment are InputErrors
+    (`check_server_url`), before any request."""
+    url = check_server_url(base_url).rstrip("/")
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:  # its text may quote the URL: not shown, it may hold a key
@@ -38,6 +37,19 @@ def normalize_base_url(base_url: str) -> str:
     if not parsed.host:
         raise InputError(f"base_url {strip_credentials(base_url)!r} names no host")
     return url if url.endswith("/v1") else url + "/v1"
+
+
+def check_api_key(api_key: str) -> None:
+    """An API key goes in an HTTP header as `Bearer KEY`: printable ASCII only. Anything else (a
+    non-ASCII letter, a newline from a pasted file) is an InputError that does not quote the key."""
+    for i, ch in enumerate(api_key, 1):
+        if not " " <= ch <= "~":
+            kind = "a non-ASCII character" if ord(ch) > 127 else f"a control character ({ch!r})"
+            raise InputError(
+                f"the API key (--api-key or $MEMAGENT_API_KEY/$OPENAI_API_KEY) holds {kind} at "
+                f"position {i} of {len(api_key)}, which an HTTP header cannot carry: check the "
+                "key (a trailing newline from a file?)"
+            )
 
 
 def userinfo_auth(url: str) -> httpx.BasicAuth | None:
