@@ -143,3 +143,17 @@ def test_a_trace_path_that_is_no_regular_file_is_refused_untouched(tokenizer, tm
     assert traced_ask(tokenizer, needle_doc("4821937"), link, False,
                       doc_path=tmp_path / "d.txt")[0] == "4821937"
     assert link.is_symlink() and read_trace(tmp_path / "real.jsonl")[2] is not None  # through
+
+
+def test_a_file_system_without_locks_runs_unprotected_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from memagent.loop.tracelock import TraceLock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot be locked here \\(No locks available\\)"):
+        TraceLock.acquire(tmp_path / "t.jsonl").close()

@@ -14,10 +14,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import warnings
 from pathlib import Path
 
 from memagent.errors import InputError
 from memagent.outputs import check_not_special
+
+_UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
 
 class TraceLock:
@@ -45,6 +48,12 @@ class TraceLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            if exc.errno in _UNSUPPORTED:  # a file system without flock: run, unprotected
+                warnings.warn(
+                    f"trace {path} cannot be locked here ({exc.strerror}): do not run two "
+                    "memagent commands on it at once", UserWarning, stacklevel=3,
+                )
+                return cls(path, fd)
             holder = _holder(fd)
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
