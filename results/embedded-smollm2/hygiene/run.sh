@@ -22,3 +22,9 @@ for task in niah_single_2 niah_single_3; do
     memagent eval --tasks $task -n 20 "${COMMON[@]}" "${OFF[@]}" --samples $H/off-$task.samples.jsonl --out $H/off-8k
   fi
 done
+# Exploratory (PREREGISTRATION.md, addendum): decision "select" on the first 10 niah_single_3 samples.
+if [[ $stage == select ]]; then
+  SEL=(--prompts $H/select.toml)
+  [[ -s $H/readme-select.json ]] || memagent ask examples/needle-8k.txt -q "$Q" "${SEL[@]}" --trace $H/readme-select.trace.jsonl --json > $H/readme-select.json
+  memagent eval --tasks niah_single_3 -n 10 "${COMMON[@]}" "${SEL[@]}" --out $H/select-8k
+fi
