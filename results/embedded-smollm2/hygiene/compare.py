@@ -36,6 +36,7 @@ def main() -> None:
     print("| hygiene | answer | right | memories repeating a sentence |\n|---|---|---|---|")
     print(readme("on"))
     print(readme("off"))
+    print(readme("select"))
     print("\n## Held-out, paired (niah_single_2/3 at 8K, --split heldout --seed 0)\n")
     print("| task | n paired | on right | off right | right only on | right only off | "
           "samples hygiene changed | determinism checks equal | on-arm repeat_steps | "
@@ -70,6 +71,20 @@ def main() -> None:
           f"{tot['only_off']} and on-arm repeat_steps {tot['rep']} == 0: "
           f"{'holds: hygiene stays on' if keep else 'fails: hygiene goes off by default'} "
           f"(over {tot['n']} paired samples of the 40 planned).")
+
+    sel = records("select-8k")
+    if sel:
+        ids = sorted(sel, key=lambda i: int(i.split("-")[-1]))
+        both = [i for i in ids if i in on]
+        only_sel = sum(1 for i in both if sel[i]["score"] > on[i]["score"])
+        only_gen = sum(1 for i in both if on[i]["score"] > sel[i]["score"])
+        secs = sum(sel[i]["seconds"] for i in both) / max(len(both), 1)
+        secs_on = sum(on[i]["seconds"] for i in both) / max(len(both), 1)
+        print("\n## Exploratory: decision select vs generate (both hygiene on), niah_single_3 8K\n")
+        print(f"n paired {len(both)}: select right {sum(sel[i]['score'] for i in both):.0f}, "
+              f"generate right {sum(on[i]['score'] for i in both):.0f}; right only with select "
+              f"{only_sel}, only with generate {only_gen}; {secs:.0f} s vs {secs_on:.0f} s per "
+              "sample (one loaded core). No default changes (pre-registered: exploratory).")
 
 
 main()
