@@ -38,6 +38,7 @@ ErrorCallback = Callable[[Job, MemAgentError], None]  # a job that failed and wa
 MoreJobs = Callable[[], Sequence[Job]]  # jobs joining a run in progress
 Mode = Scheduling
 DEFAULT_CONCURRENCY = 8  # continuous mode without max_active or a backend max_concurrency
+JOIN_POLL_S = 0.02  # continuous mode with `more`: how often joining jobs are looked for
 
 
 def scheduling_mode(llm: LLM) -> Mode:
@@ -221,7 +222,9 @@ def _run_continuous(
                     finished += 1
             if not in_flight:
                 break
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            # with `more`, look for joining jobs every JOIN_POLL_S even while no reply arrives
+            done, _ = wait(list(in_flight), timeout=JOIN_POLL_S if more is not None else None,
+                           return_when=FIRST_COMPLETED)
             for future in done:
                 index, job = in_flight.pop(future)
                 try:
