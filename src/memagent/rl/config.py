@@ -362,7 +362,11 @@ def load_config(path: Path) -> TrainConfig:
         raise InputError(f"config {path} is a directory: give a .yaml or .toml file (e.g. "
                          "configs/rl/rl-smollm2-v6.yaml)")
     if not path.is_file():
-        raise InputError(f"config file not found: {path}" if not path.exists() else
+        from memagent.sources import dangling_link
+
+        why = dangling_link(path)
+        raise InputError(f"config {why}" if why else f"config file not found: {path}"
+                         if not path.exists() else
                          f"config {path} is not a regular file: give a .yaml or .toml file")
     try:
         text = path.read_text(encoding="utf-8")
