@@ -99,3 +99,18 @@ def test_streams_are_written_directly(capsys):
         write_text(name, f"to {name}\n")
     assert capsys.readouterr().out == "to -\nto /dev/stdout\n"
     assert check_output("/dev/stderr").stream == "stderr"
+
+
+def test_an_error_of_the_block_itself_passes_through_a_write_error_does_not(tmp_path):
+    """An input the block could not read is not reported as an output it could not write."""
+    import errno
+
+    out = tmp_path / "out.txt"
+    with pytest.raises(PermissionError), atomic_output(out) as f:
+        f.write("x")
+        raise PermissionError(errno.EACCES, "Permission denied", "haystack.txt")
+    with pytest.raises(OutputError, match=r"cannot write output .*: No space left on device"), \
+            atomic_output(out) as f:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert not out.exists()
+    _no_parts(tmp_path)

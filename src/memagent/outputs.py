@@ -16,6 +16,7 @@ and train's files, traces' companions) goes through `atomic_output` (or `write_t
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -30,6 +31,9 @@ from memagent.errors import OutputError
 STREAMS = {"-": "stdout", "/dev/stdout": "stdout", "/dev/fd/1": "stdout",
            "/dev/stderr": "stderr", "/dev/fd/2": "stderr"}
 _VIRTUAL = ("/proc", "/sys")
+# An OSError raised inside the caller's block is a failed write to the output only with these;
+# any other (a PermissionError reading an input, say) is the block's own and passes through.
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,6 @@ def _loops(link: Path) -> bool:
     try:
         os.stat(link)
     except OSError as exc:
-        import errno
-
         return exc.errno == errno.ELOOP
     return False
 
@@ -140,12 +142,19 @@ def atomic_output(
         stream = getattr(sys, out.stream)
         if stream is None:
             raise OutputError(f"cannot write {what} to {out.shown}: it is closed")
+        block_error: OSError | None = None
         try:
-            yield stream.buffer if binary else stream
+            try:
+                yield stream.buffer if binary else stream
+            except OSError as exc:
+                block_error = None if exc.errno in _WRITE_ERRNOS else exc
+                raise
             stream.flush()
         except BrokenPipeError:
             raise  # the reader left: the command's exit code 141
         except OSError as exc:
+            if exc is block_error:
+                raise  # the block's own (reading an input, say), not a write to the output
             raise OutputError(f"cannot write {what} to {out.shown}: {exc.strerror or exc}") from exc
         return
     assert out.path is not None
@@ -157,15 +166,22 @@ def atomic_output(
     except OSError as exc:
         raise OutputError(f"cannot write {what} {out.shown}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
+    block_error = None
     try:
         os.fchmod(fd, _mode_for(target))
         with open(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-            yield f
+            try:
+                yield f
+            except OSError as exc:
+                block_error = None if exc.errno in _WRITE_ERRNOS else exc
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc is block_error:
+            raise  # the block's own (reading an input, say), not a write to the output
         raise OutputError(f"cannot write {what} {out.shown}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
