@@ -87,3 +87,20 @@ def test_every_relative_link_in_readme_exists():
     assert links
     missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
     assert missing == []
+
+
+def test_readme_python_example_compiles_and_names_the_real_api():
+    """Its behaviour is pinned by tests/llm/test_setup.py (the library sends what the CLI sends);
+    here: it is valid Python and every memagent name in README exists."""
+    import importlib
+
+    block = re.findall(r"```python\n(.*?)```", README, flags=re.S)[0]
+    compile(block, "README.md", "exec")
+    names = set(re.findall(r"\bmemagent\.([A-Za-z_][\w.]*)", README)) | {"MemAgent", "load_llm"}
+    for dotted in sorted(names):
+        obj: object = importlib.import_module("memagent")
+        for part in dotted.split("."):
+            if not hasattr(obj, part):
+                obj = importlib.import_module(f"{obj.__name__}.{part}")  # type: ignore[attr-defined]
+            else:
+                obj = getattr(obj, part)
