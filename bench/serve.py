@@ -84,6 +84,7 @@ def measure(llm: Any, pairs: list[tuple[str, str]], label: str, repeats: int,
         sequential_s = time.perf_counter() - t0
         server_s, jobs = through_server(http, pairs)
         same = [j["answers"][0]["answer"] for j in jobs] == [r.answer for r in sequential]
+        created = [j["created_at"] for j in jobs]
         ratios, alone, served = [], [], []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -100,6 +101,7 @@ def measure(llm: Any, pairs: list[tuple[str, str]], label: str, repeats: int,
             "requests": sum(r.usage.requests for r in sequential),
             "sequential_ask_s": sequential_s, "server_s": server_s,
             "speedup": sequential_s / server_s, "same_answers": same,
+            "arrival_spread_s": max(created) - min(created),
             "one_job_ask_s": statistics.median(alone), "one_job_server_s": statistics.median(served),
             "overhead": statistics.median(ratios)}
 

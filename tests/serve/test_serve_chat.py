@@ -131,3 +131,16 @@ def test_a_request_joins_a_run_in_progress_and_is_answered_before_it_ends(serve,
     expected = MemAgent(ScriptedLLM(tokenizer), SMALL).ask(keyed_doc(tokenizer), "q?").answer
     assert reply[0].choices[0].message.content == expected  # answered within the job's first 29 rounds
     assert state["status"] == "running" and state["progress"][0]["chunks_done"] < 30
+
+
+def test_an_uploaded_document_named_by_id_answers_as_ask(serve, tokenizer):
+    run = serve()
+    text = keyed_doc(tokenizer)
+    doc = httpx.post(run.v1 + "/documents", content=text.encode()).json()
+    reply = client(run.url).chat.completions.create(
+        model="memagent", messages=[{"role": "user", "content": question("charlie")}],
+        extra_body={"document_id": doc["id"]})
+    expected = MemAgent(ScriptedLLM(tokenizer), SMALL).ask(text, question("charlie"))
+    assert reply.choices[0].message.content == expected.answer
+    assert reply.model_extra["memagent"]["path"] == "memory"
+    assert reply.model_extra["memagent"]["chunks"] == doc["chunks"]

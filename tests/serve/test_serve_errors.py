@@ -12,6 +12,7 @@ from conftest import SMALL, start
 from fault_server import keyed_doc
 from memagent.loop.agent import MemAgent
 from scripted import ScriptedLLM
+from server import free_port
 
 openai = pytest.importorskip("openai")
 
@@ -122,3 +123,24 @@ def test_a_failing_backend_is_a_502_or_504_naming_it(fault_server, embedded_mode
             assert message.startswith(f"backend {llm.name} failed")
     finally:
         stop()
+
+
+def test_serve_refuses_a_busy_port_and_an_unwritable_data_dir_before_loading(capsys, tmp_path):
+    import socket
+
+    from memagent.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as caught:
+            main(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")])
+    assert caught.value.code == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "file" / "sub")])
+    assert caught.value.code == 3
+    err = capsys.readouterr().err
+    assert "is not a writable directory" in err and "Traceback" not in err

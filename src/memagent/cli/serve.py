@@ -51,6 +51,30 @@ def model_args(flags: dict[str, Any]) -> ModelArgs:
     return ModelArgs(**{k: v for k, v in flags.items() if k in names})
 
 
+def _check_listen(host: str, port: int) -> None:
+    """The address can be listened on (checked before the model loads)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(infos[0][4])
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _check_data_dir(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"--data-dir {root} is not a writable directory: "
+                         f"{exc.strerror or exc}") from None
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -117,13 +141,16 @@ def serve_command(
     except ModuleNotFoundError as exc:
         raise InputError(f"`memagent serve` needs {exc.name}: pip install 'memagent[serve]'") from None
 
+    root = data_dir or _default_data_dir()
+    _check_listen(host, port)
+    _check_data_dir(root)
     setup = model_args(locals()).setup()
     from memagent.llm import load_llm
 
     llm = load_llm(setup.backend)
     llm.resolve_model()  # a server's model: named before it goes into the traces
     agent = setup.agent(llm)
-    settings = ServeSettings(data_dir or _default_data_dir(), server_key, max_queue,
+    settings = ServeSettings(root, server_key, max_queue,
                              int(max_upload_mb * 1024 * 1024),
                              max_document_tokens=max_document_tokens)
     service = Service(agent, settings)

@@ -160,6 +160,7 @@ def job_json(service: Service, row: JobRow) -> dict[str, Any]:
     return {"id": row.id, "object": "job", "document_id": row.document_id,
             "questions": row.questions, "status": status, "error": row.error,
             "answers": row.answers, "progress": progress, "created": int(row.created),
+            "created_at": round(row.created, 3),
             "finished": int(row.finished) if row.finished else None}
 
 
