@@ -157,3 +157,22 @@ def test_a_file_system_without_locks_runs_unprotected_with_a_warning(tmp_path, m
     monkeypatch.setattr(fcntl, "flock", no_locks)
     with pytest.warns(UserWarning, match="cannot be locked here \\(No locks available\\)"):
         TraceLock.acquire(tmp_path / "t.jsonl").close()
+
+
+def test_a_finished_trace_the_user_may_only_read_still_gives_its_answer(tokenizer, tmp_path,
+                                                                      monkeypatch):
+    import errno
+    import os
+
+    import memagent.loop.tracelock as tracelock
+
+    path, _ = _finished_trace(tokenizer, tmp_path)
+    real_open = os.open
+
+    def read_only(name, flags, *args):  # as for a file of mode 0444 (root ignores modes)
+        if flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(tracelock.os, "open", read_only)
+    assert traced_ask(tokenizer, needle_doc("4821937"), path, True)[0] == "4821937"

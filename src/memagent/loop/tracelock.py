@@ -40,7 +40,7 @@ class TraceLock:
             check_not_special(path, "trace")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = _open(path)
         except IsADirectoryError as exc:
             raise InputError(f"trace path {path} is a directory: give a file path for --trace") from exc
         except OSError as exc:
@@ -75,6 +75,18 @@ class TraceLock:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open(path: Path) -> int:
+    """The trace open for locking: read-write (created when new), or read-only for an existing
+    trace this user may only read (a finished one still gives its answer; an unfinished one is
+    then refused by its writer, naming the cause)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not path.exists():
+            raise
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _holder(fd: int) -> int | None:
