@@ -28,7 +28,7 @@ from memagent.loop.job import (
     StepCallback,
     chunk_sha,
 )
-from memagent.loop.scheduler import ErrorCallback, RoundCallback, run_jobs
+from memagent.loop.scheduler import ErrorCallback, MoreJobs, RoundCallback, run_jobs
 from memagent.loop.traces import Outcome, Traces, trace_paths
 from memagent.profile import PROFILES, agent_config
 from memagent.sources import DocumentSource, text_blocks
@@ -103,6 +103,7 @@ class MemAgent:
         max_active: int | None = None,
         on_round: RoundCallback | None = None,
         on_error: ErrorCallback | None = None,
+        more: MoreJobs | None = None,
     ) -> list[Result | None]:
         """Drive `jobs` to the end over this agent's backend: the one place jobs are run.
 
@@ -111,6 +112,8 @@ class MemAgent:
         on_round: after every round (rounds) or reply (continuous): (requests, jobs finished).
         on_error: a job that raises a MemAgentError is handed to it and dropped, the others go on;
             None: the error stops the run. Per-step callbacks are the jobs' own (`on_step`).
+        more: asked between rounds for jobs that join the run (`memagent serve`); their results
+            are not in the returned list (read them from the jobs).
         Returns each job's result, None for a job that was dropped.
         """
         run_jobs(
@@ -120,6 +123,7 @@ class MemAgent:
             max_active=max_active,
             on_round=on_round,
             on_error=on_error,
+            more=more,
         )
         return [job.result() if job.done else None for job in jobs]
 

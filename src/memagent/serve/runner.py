@@ -1,9 +1,9 @@
 """The one scheduler of the server: a thread that owns every request to the backend.
 
 Tasks (a stored job, or the memory path of one chat completion) wait in a bounded queue; the thread
-runs every question of every task as one scheduler run (`memagent.loop.scheduler.run_jobs`), so
+runs every question of every task as one `MemAgent.run`, so
 concurrent requests are batched as `ask_many` batches them. A task that arrives while a run is in
-progress joins it at the next round (`run_jobs(more=...)`), and each task finishes as soon as its
+progress joins it at the next round (`MemAgent.run(more=...)`), and each task finishes as soon as its
 own questions are answered. A stored job writes a trace per question, its
 checkpoint: a job that was unfinished when the server stopped is queued again at start and resumes
 after its last recorded step. Pass-through chat requests call the backend directly, under a lock
@@ -23,7 +23,6 @@ from memagent import MemAgent
 from memagent.errors import InputError, MemAgentError
 from memagent.loop.agent import Outcome, Traces
 from memagent.loop.job import Job, Step
-from memagent.loop.scheduler import run_jobs
 from memagent.sources import DocumentSource
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Scheduling, Tokenizer
 
@@ -150,10 +149,9 @@ class Runner:
                 while not self.waiting:
                     self._cond.wait()
             try:
-                llm = self.agent.llm
-                run_jobs(llm, self._take(), self.agent.config.sampling, on_error=self._on_error,
-                         max_active=None if llm.scheduling == "continuous" else ROUND_LIMIT,
-                         more=self._take)
+                limit = None if self.agent.llm.scheduling == "continuous" else ROUND_LIMIT
+                self.agent.run(self._take(), on_error=self._on_error, max_active=limit,
+                               more=self._take)
             except Exception:  # a bug: the run's tasks fail, the server goes on
                 log.exception("serve: run failed")
                 with self._cond:
