@@ -28,3 +28,9 @@ if [[ $stage == select ]]; then
   [[ -s $H/readme-select.json ]] || memagent ask examples/needle-8k.txt -q "$Q" "${SEL[@]}" --trace $H/readme-select.trace.jsonl --json > $H/readme-select.json
   memagent eval --tasks niah_single_3 -n 10 "${COMMON[@]}" "${SEL[@]}" --out $H/select-8k
 fi
+# Addendum 2 (PREREGISTRATION.md): vt at 8K, release texts, first 10 of v6's samples.
+if [[ $stage == vt ]]; then
+  memagent eval --tasks vt -n 10 --style release "${COMMON[@]}" --out $H/on-vt-8k
+  python $H/subset.py $H/on-vt-8k vt 8192 $H/off-vt.samples.jsonl 2 release | tee $H/off-vt.subset.json
+  memagent eval --tasks vt -n 10 --style release "${COMMON[@]}" "${OFF[@]}" --samples $H/off-vt.samples.jsonl --out $H/off-vt-8k
+fi
