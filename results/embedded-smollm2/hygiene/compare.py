@@ -31,20 +31,29 @@ def readme(arm: str) -> str:
 
 
 def main() -> None:
-    on, off, v6 = records("on-8k"), records("off-8k"), records("../v6-f32-8k")
+    on, off = records("on-8k"), records("off-8k")
     print("## README's example (examples/needle-8k.txt, README's question)\n")
-    print("| hygiene | answer | right | memories repeating a sentence |\n|---|---|---|---|")
+    print("| arm | answer | right | memories repeating a sentence |\n|---|---|---|---|")
     print(readme("on"))
     print(readme("off"))
     print(readme("select"))
-    print("\n## Held-out, paired (niah_single_2/3 at 8K, --split heldout --seed 0)\n")
-    print("| task | n paired | on right | off right | right only on | right only off | "
+    print("\n## Held-out, paired (8K, --split heldout --seed 0; vt: --style release, score = "
+          "share of the chain's values)\n")
+    print("| task | n paired | on score | off score | better on | better off | "
           "samples hygiene changed | determinism checks equal | on-arm repeat_steps | "
-          "v6-f32-8k right (same ids) |")
+          "v6-f32 (same ids) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     tot = {"n": 0, "on": 0, "off": 0, "only_on": 0, "only_off": 0, "rep": 0}
-    for task in ("niah_single_2", "niah_single_3"):
+    niah = dict(tot)
+    cells = (("on-8k", "off-8k", "niah_single_2", "../v6-f32-8k"),
+             ("on-8k", "off-8k", "niah_single_3", "../v6-f32-8k"),
+             ("on-vt-8k", "off-vt-8k", "vt", "../v6-f32-vt"))
+    for on_dir, off_dir, task, v6_dir in cells:
+        on, off, v6 = records(on_dir), records(off_dir), records(v6_dir)
         ids = sorted((i for i, r in on.items() if r["task"] == task), key=lambda i: int(i.split("-")[-1]))
+        if not ids:
+            print(f"| {task} | not run | | | | | | | | |")
+            continue
         fired = [i for i in ids if on[i]["hygiene"]["repaired"] + on[i]["hygiene"]["rejected"]]
         checks = [i for i in ids if i not in fired and i in off]
         equal = sum(1 for i in checks if (off[i]["prediction"], off[i]["memory"])
@@ -58,19 +67,24 @@ def main() -> None:
         only_off = sum(1 for i in paired if s_off[i] > s_on[i])
         rep = sum(on[i]["hygiene"]["repeat_steps"] for i in ids)
         v6r = [v6[i]["score"] for i in ids if i in v6]
-        print(f"| {task} | {len(paired)} | {sum(s_on.values()):.0f} | {sum(s_off.values()):.0f} | "
+        print(f"| {task} | {len(paired)} | {sum(s_on.values()):.1f} | {sum(s_off.values()):.1f} | "
               f"{only_on} | {only_off} | {len(fired)} ({', '.join(i.split('-')[-1] for i in fired)}) | "
-              f"{equal}/{len(checks)} | {rep} | {sum(v6r):.0f}/{len(v6r)} |")
+              f"{equal}/{len(checks)} | {rep} | {sum(v6r):.1f}/{len(v6r)} |")
         for k, v in (("n", len(paired)), ("on", sum(s_on.values())), ("off", sum(s_off.values())),
                      ("only_on", only_on), ("only_off", only_off), ("rep", rep)):
             tot[k] += v
-    print(f"| all | {tot['n']} | {tot['on']:.0f} | {tot['off']:.0f} | {tot['only_on']} | "
-          f"{tot['only_off']} | | | {tot['rep']} | |")
-    keep = tot["only_on"] >= tot["only_off"] and tot["rep"] == 0
-    print(f"\nDecision rule (pre-registered): right only on {tot['only_on']} >= right only off "
-          f"{tot['only_off']} and on-arm repeat_steps {tot['rep']} == 0: "
-          f"{'holds: hygiene stays on' if keep else 'fails: hygiene goes off by default'} "
-          f"(over {tot['n']} paired samples of the 40 planned).")
+            if task != "vt":
+                niah[k] += v
+    for name, t in (("niah_single_2/3", niah), ("all", tot)):
+        print(f"| {name} | {t['n']} | {t['on']:.1f} | {t['off']:.1f} | {t['only_on']} | "
+              f"{t['only_off']} | | | {t['rep']} | |")
+    for name, t in (("niah_single_2/3", niah), ("niah_single_2/3 + vt", tot)):
+        keep = t["only_on"] >= t["only_off"] and t["rep"] == 0
+        print(f"\nDecision rule (pre-registered), {name}: better on {t['only_on']} >= better off "
+              f"{t['only_off']} and on-arm repeat_steps {t['rep']} == 0: "
+              f"{'holds: hygiene stays on' if keep else 'fails: hygiene goes off by default'} "
+              f"({t['n']} paired samples).")
+    on = records("on-8k")
 
     sel = records("select-8k")
     if sel:
