@@ -178,6 +178,7 @@ def atomic_output(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
+        _sync_directory(target.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc is block_error:
@@ -186,6 +187,16 @@ def atomic_output(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename durable (best effort: some file systems cannot fsync a directory)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_text(path: str | Path, text: str, what: str = "output") -> None:
