@@ -63,6 +63,8 @@ def world(tmp_path_factory: Any, embedded_model_dir: Path, tokenizer: Any) -> An
     (root / "empty.jsonl").write_text("")
     (root / "a-file").write_text("not a directory\n")
     (root / "cfgdir").mkdir()
+    (root / "binrun").mkdir()
+    (root / "binrun" / "samples.jsonl").write_bytes(b"\xff\xfe\n")
     yield w
     w.srv.close()
 
@@ -85,6 +87,10 @@ CASES = [
                                               w.dir / "bin.jsonl"), 3, "bin.jsonl:1: not UTF-8"),
     ("eval: --out is a file", lambda w: _eval(w, "--out", w.dir / "a-file"), 3,
      "a-file is not a directory: eval writes a directory"),
+    ("question not UTF-8", lambda w: ["ask", w.doc, "-q", "\udcff what?", *w.server], 3,
+     "the question is not UTF-8 text (undecodable bytes at character 1)"),
+    ("report: binary samples", lambda w: ["report", w.dir / "binrun"], 3,
+     "samples.jsonl is not UTF-8 text"),
     # item 4: secrets in messages
     ("api key with a newline", lambda w: _ask(w, "--api-key", f"{KEY}\n{SECRET}"), 3,
      "holds a control character ('\\n') at position 16"),

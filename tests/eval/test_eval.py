@@ -267,7 +267,8 @@ def test_cli_eval_style_picks_the_question_texts(tokenizer, tmp_path: Path, monk
             main(["eval", "--tasks", "vt", "--lengths", "1k", "-n", "2", "--out", str(out),
                   "--window", "2048", "--query", "256", "--chunk", "500", "--memory", "128",
                   "--output", "64", "--methods", "memagent", "--style", style])
-        assert exc.value.code == 0
+        # every ruler sample is over the query budget: the run says so with that error's code
+        assert exc.value.code == (3 if style == "ruler" else 0)
         assert json.loads((out / "run.json").read_text())["style"] == style
         errors[style] = [r.get("error") for r in load_records(out / "samples.jsonl").values()]
     assert all(e and "over the query budget" in e for e in errors["ruler"])

@@ -71,13 +71,20 @@ def load_records(path: Path) -> dict[tuple[str, int, str, str], dict[str, Any]]:
     if not path.is_file():
         return records
     with path.open(encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            if isinstance(rec, dict) and "method" in rec:
-                records[record_key(rec)] = rec
+        try:
+            for lineno, line in enumerate(f, 1):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill
+                if isinstance(rec, dict) and "method" in rec:
+                    try:
+                        records[record_key(rec)] = rec
+                    except (KeyError, TypeError, ValueError):
+                        raise InputError(f"{path}:{lineno}: an eval record needs task, length, "
+                                         "method and id") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path} is not UTF-8 text, so not an eval's samples file") from None
     return records
 
 

@@ -178,7 +178,15 @@ def check_question(
     question: str, tokenizer: Tokenizer, limit: int, which: str = "the question"
 ) -> int:
     """The question's tokens, or a BudgetError when they are over the query budget `limit`
-    (`which` names it: "question 2 of 3")."""
+    (`which` names it: "question 2 of 3"). A question that is not text (bytes a terminal could
+    not decode, which Python keeps as lone surrogates) is an InputError."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{which} is not UTF-8 text (undecodable bytes at character {exc.start + 1}): check "
+            "the terminal's or the script's encoding"
+        ) from None
     n = len(tokenizer.encode(question))
     if n > limit:
         raise BudgetError(
