@@ -5,6 +5,8 @@ one-line refusals, and (slow) that the real embedded agent keeps float32's repli
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,30 @@ def test_bfloat16_weights_are_refused(tiny_llama_dir: Path) -> None:
     llm = TransformersLLM.load(tiny_llama_dir, device="cpu", dtype="bfloat16")
     with pytest.raises(EngineUnavailable, match="--engine torch works"):
         quantize_int8(llm)
+
+
+def test_cli_refuses_a_dtype_the_engine_cannot_run(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The key is 4821937.\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "memagent.cli", "ask", str(doc), "-q", "What is the key?",
+         "--engine", "int8", "--dtype", "bfloat16"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "--engine torch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_start_up_line_names_the_engine(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The key is 4821937.\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "memagent.cli", "ask", str(doc), "-q", "What is the key?",
+         "--model", str(tiny_llama_dir), "--engine", "int8", "--output", "8", "--memory", "16"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "(int8 engine: int8 weights, float32 activations) ready" in proc.stderr, proc.stderr
 
 
 def _memory_prompts(llm: Any, n: int) -> list[ChatRequest]:

@@ -22,6 +22,7 @@ from memagent.cli.options import (
     ConcurrencyOpt,
     DeviceOpt,
     DtypeOpt,
+    EngineOpt,
     MaxRetriesOpt,
     MaxWaitOpt,
     MemoryOpt,
@@ -76,6 +77,7 @@ def ask_command(
     adapter: AdapterOpt = None,
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
+    engine: EngineOpt = "auto",
     profile: ProfileOpt = "auto",
     window: WindowOpt = None,
     query: QueryOpt = None,
@@ -105,6 +107,7 @@ def ask_command(
     from rich.console import Console
 
     from memagent.cli.progress import answer_with_progress
+    from memagent.llm.int8 import engine_label
     from memagent.loop.traces import open_traces
     from memagent.sources import DocumentSource
 
@@ -118,7 +121,7 @@ def ask_command(
     agent = _load_agent(setup, questions, err)
     with open_traces(agent, source, questions, trace, resume) as traces:  # refusals: no output
         err.print(
-            f"model {agent.llm.name} ({agent.llm.dtype}) ready in "
+            f"model {agent.llm.name} ({engine_label(agent.llm)}) ready in "
             f"{time.perf_counter() - t0:.1f}s; {setup.describe()}"
             f"{'' if prompts is None else f'; prompts {prompts}'}; "
             f"chunks of {agent.budgets.chunk} tokens"

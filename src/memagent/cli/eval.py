@@ -22,6 +22,7 @@ from memagent.cli.options import (
     ConcurrencyOpt,
     DeviceOpt,
     DtypeOpt,
+    EngineOpt,
     MaxRetriesOpt,
     MaxWaitOpt,
     MemoryOpt,
@@ -122,10 +123,8 @@ def _check_out(out: Path) -> None:
 
 
 def _outcome(harness: Any) -> int:
-    """eval's exit code: 0 when every sample ran, 5 when some failed; when all did, the first
-    error's own code (3 a question over its budget, 4 the backend). A failure is one line naming
-    how many failed and the first error (rerunning the command retries them)."""
-    from memagent import errors
+    """eval's exit code: 0 when every sample ran, 4 (the backend's) when none did, else 5; a
+    failure is one line naming how many failed and the first error (rerunning retries them)."""
     from memagent.cli import EXIT_PARTIAL, print_line
 
     records = [r for k, r in harness.records.items() if harness._wanted(k)]
@@ -133,9 +132,7 @@ def _outcome(harness: Any) -> int:
     if not failed:
         return 0
     every = len(failed) == len(records)
-    kind = getattr(errors, str(failed[0]["error"]).partition(":")[0], errors.BackendError)
-    own = kind.exit_code if isinstance(kind, type) and issubclass(kind, errors.MemAgentError) else 4
-    code = own if every else EXIT_PARTIAL
+    code = 4 if every else EXIT_PARTIAL
     which = f"all {len(records)}" if every else f"{len(failed)} of {len(records)}"
     print_line("error", f"{which} samples failed (first: {failed[0]['error']}); they count as "
                f"wrong in the report; rerun the same command to retry them (exit code {code})")
@@ -178,6 +175,7 @@ def eval_command(
     adapter: AdapterOpt = None,
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
+    engine: EngineOpt = "auto",
     profile: ProfileOpt = "auto",
     window: WindowOpt = None,
     query: QueryOpt = None,
@@ -232,7 +230,10 @@ def eval_command(
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
     name, sha = model_identity(model, base_url, adapter, base)
-    err.print(f"model {name} ready in {time.perf_counter() - t0:.1f}s; {setup.describe()}")
+    from memagent.llm.int8 import engine_label
+
+    err.print(f"model {name} ({engine_label(llm)}) ready in {time.perf_counter() - t0:.1f}s; "
+              f"{setup.describe()}")
     harness = Harness(plan, llm, setup.config, tok, out)
     run = _run_info(plan, setup, (name, sha), harness.methods[plan.methods[0]].budgets, out)
     _run_with_progress(harness, err)

@@ -63,6 +63,13 @@ DtypeOpt = Annotated[
         "avx512_bf16/AMX), else bfloat16 on CUDA and float32 on CPU."
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        help="How local weights run on the CPU: torch (as loaded, --dtype) or int8 (the decoder's "
+        "linear layers in int8, docs/engines.md). Default auto: torch (every model, every GPU)."
+    ),
+]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -146,6 +153,7 @@ class ModelArgs:
     adapter: str | None = None
     base: bool = False
     dtype: str | None = None
+    engine: str = "auto"
     profile: str = "auto"
     window: int | None = None
     query: int | None = None
@@ -175,7 +183,8 @@ class ModelArgs:
         options = BackendOptions(
             model=self.model, base_url=self.base_url, api_key=self.api_key,
             tokenizer=self.tokenizer, adapter=self.adapter, base=self.base,
-            dtype=self.dtype or "auto", backend=self.backend, device=self.device,
+            dtype=self.dtype or "auto", engine=self.engine, backend=self.backend,
+            device=self.device,
             max_concurrency=self.concurrency, max_retries=self.max_retries, timeout=self.timeout,
             max_wait=self.max_wait or None, on_retry=lambda notice: print_line("warning", notice),
         )
