@@ -123,8 +123,10 @@ def _check_out(out: Path) -> None:
 
 
 def _outcome(harness: Any) -> int:
-    """eval's exit code: 0 when every sample ran, 4 (the backend's) when none did, else 5; a
-    failure is one line naming how many failed and the first error (rerunning retries them)."""
+    """eval's exit code: 0 when every sample ran, 5 when some failed; when all did, the first
+    error's own code (3 a question over its budget, 4 the backend). A failure is one line naming
+    how many failed and the first error (rerunning the command retries them)."""
+    from memagent import errors
     from memagent.cli import EXIT_PARTIAL, print_line
 
     records = [r for k, r in harness.records.items() if harness._wanted(k)]
@@ -132,7 +134,9 @@ def _outcome(harness: Any) -> int:
     if not failed:
         return 0
     every = len(failed) == len(records)
-    code = 4 if every else EXIT_PARTIAL
+    kind = getattr(errors, str(failed[0]["error"]).partition(":")[0], errors.BackendError)
+    own = kind.exit_code if isinstance(kind, type) and issubclass(kind, errors.MemAgentError) else 4
+    code = own if every else EXIT_PARTIAL
     which = f"all {len(records)}" if every else f"{len(failed)} of {len(records)}"
     print_line("error", f"{which} samples failed (first: {failed[0]['error']}); they count as "
                f"wrong in the report; rerun the same command to retry them (exit code {code})")
