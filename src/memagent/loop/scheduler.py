@@ -7,10 +7,11 @@ Two modes, picked once per run by the backend's `scheduling` attribute (or the `
   job takes its slot, so long and short documents mix freely.
 - "continuous" (HTTP servers, which batch on their side): each job submits its next request as soon
   as its previous reply arrives, up to `max_active` requests in flight, so the server never idles
-  waiting for the slowest request of a round. Concurrency model: one daemon thread per request in
-  flight, calling `llm.generate([one request])`; jobs are only touched on the calling thread. When
-  the run stops early (Ctrl-C, an error) nothing waits for those threads, and the backend's
-  `cancel_pending()`, if it has one, stops their retries.
+  waiting for the slowest request of a round. Concurrency model (`memagent.inflight`, the one
+  thread model): the scheduler owns concurrency here, one daemon thread per request in flight,
+  calling `llm.generate([one request])`, which sends it on that thread; jobs are only touched on
+  the calling thread. When the run stops early (Ctrl-C, an error) nothing waits for those
+  threads, and the backend's `cancel_pending()`, if it has one, stops their retries.
 
 Either way results stay in job order (the caller reads them from its `jobs` list), and every
 request carries its own seed, `sampling.request_seed(job index, step)`, whatever the mode.
@@ -23,13 +24,14 @@ rounds mode a failed batch is then retried one request at a time to find the job
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
+from functools import partial
 
 from memagent.errors import MemAgentError
+from memagent.inflight import in_thread
 from memagent.loop.job import Job
 from memagent.types import LLM, ChatRequest, Completion, SamplingParams, Scheduling
 
@@ -204,7 +206,8 @@ def _run_continuous(
         request = _next_request(index, job, sampling, on_error)
         if request is None:
             return False
-        in_flight[_in_thread(llm.generate, [request], sampling)] = (index, job)
+        call = partial(llm.generate, [request], sampling)
+        in_flight[in_thread(call, "memagent-job")] = (index, job)
         return True
 
     clean = False
@@ -244,23 +247,3 @@ def _run_continuous(
         if not clean and in_flight:
             llm.cancel_pending()
 
-
-def _in_thread(
-    generate: Callable[[list[ChatRequest], SamplingParams], list[Completion]],
-    requests: list[ChatRequest],
-    sampling: SamplingParams,
-) -> Future[list[Completion]]:
-    """`generate(requests, sampling)` on a daemon thread: a run that stops early (Ctrl-C) exits
-    without joining requests still waiting on a server."""
-    future: Future[list[Completion]] = Future()
-
-    def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(generate(requests, sampling))
-        except BaseException as exc:  # handed to the scheduler, which raises it on its thread
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="memagent-job", daemon=True).start()
-    return future

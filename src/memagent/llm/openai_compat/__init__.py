@@ -1,6 +1,6 @@
 """Any OpenAI-compatible chat server: vLLM, SGLang, llama.cpp, Ollama, `transformers serve`.
 
-client.py   OpenAICompatLLM: the batched `LLM`, its thread pool, model discovery, error mapping
+client.py   OpenAICompatLLM: the batched `LLM` (batches via memagent.inflight), models, errors
 retries.py  one request with retries: Backoff, RetryPolicy, Retry-After, max_wait, on_retry
 wire.py     the wire format: base URLs, request bodies, parsing answers, servers' error texts
 """

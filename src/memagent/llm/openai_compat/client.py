@@ -1,9 +1,13 @@
 """Any OpenAI-compatible chat server: vLLM, SGLang, llama.cpp, Ollama, `transformers serve`, hosted.
 
-Concurrency model: one synchronous `httpx.Client` (thread-safe, one connection pool) driven by a
-thread pool of `max_concurrency` workers per `generate` call. The callers are synchronous, the work
-is I/O-bound, and a thread pool keeps working when the caller already runs inside an event loop
-(notebooks, async apps), where `asyncio.run` would fail.
+Concurrency model: one synchronous `httpx.Client` (thread-safe, one connection pool of
+`max_concurrency` connections) and memagent's one thread model, `memagent.inflight`. Under the
+scheduler (continuous mode) `generate` gets one request at a time and sends it on the scheduler's
+thread: the scheduler owns concurrency there. A batch given to `generate` directly (eval's context
+baselines, the closed-book filter, library code) is sent by `inflight.run_all`, at most
+`max_concurrency` requests in flight. The callers are synchronous, the work is I/O-bound, and
+threads keep working when the caller already runs inside an event loop (notebooks, async apps),
+where `asyncio.run` would fail.
 
 Each request goes through `retries.with_retries` (what is retried, backoff, `max_wait`,
 `on_retry`); bodies and answers are `wire`'s. Every low-level failure leaves this module as a
@@ -24,12 +28,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Any
 
 import httpx
 
 from memagent.errors import BackendError, InputError, ModelNotFound
+from memagent.inflight import run_all
 from memagent.llm.openai_compat.retries import Backoff, RetryPolicy, with_retries
 from memagent.llm.openai_compat.wire import (
     MODEL_MISSING_HINTS,
@@ -48,7 +53,8 @@ log = logging.getLogger(__name__)
 
 
 class OpenAICompatLLM:
-    """A batched `LLM` over `/v1/chat/completions`; requests of a batch run concurrently.
+    """A batched `LLM` over `/v1/chat/completions`; requests of a batch run concurrently
+    (`memagent.inflight.run_all`, at most `max_concurrency` in flight).
 
     base_url: server root, with or without the trailing `/v1`.
     model: the served model name; None picks the only model listed by `/v1/models`.
@@ -195,22 +201,14 @@ class OpenAICompatLLM:
     def _generate(
         self, requests: Sequence[ChatRequest], bodies: list[dict[str, Any]], abort: threading.Event
     ) -> list[Completion]:
-        if len(bodies) == 1:
+        if len(bodies) == 1:  # the scheduler's case: this thread is already the request's own
             return [self._complete(requests[0], bodies[0], abort)]
-        workers = min(self.max_concurrency, len(bodies))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="memagent-http") as pool:
-            futures = [pool.submit(self._complete, r, b, abort)
-                       for r, b in zip(requests, bodies, strict=True)]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in futures if f in done and f.exception() is not None]
-            if failed:
-                abort.set()
-                for f in futures:
-                    f.cancel()
-                error = failed[0].exception()
-                assert error is not None
-                raise error
-            return [f.result() for f in futures]
+        calls = [partial(self._complete, r, b, abort) for r, b in zip(requests, bodies, strict=True)]
+        try:
+            return run_all(calls, self.max_concurrency, "memagent-http")
+        except BaseException:  # a failure or Ctrl-C: the requests still in flight stop retrying
+            abort.set()
+            raise
 
     def _complete(
         self, request: ChatRequest, body: dict[str, Any], abort: threading.Event
