@@ -82,6 +82,9 @@ def measure(llm: Any, pairs: list[tuple[str, str]], label: str, repeats: int,
         t0 = time.perf_counter()
         sequential = [direct.ask(doc, q) for doc, q in pairs]
         sequential_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        direct.ask_many(pairs)
+        ask_many_s = time.perf_counter() - t0
         server_s, jobs = through_server(http, pairs)
         same = [j["answers"][0]["answer"] for j in jobs] == [r.answer for r in sequential]
         created = [j["created_at"] for j in jobs]
@@ -99,7 +102,7 @@ def measure(llm: Any, pairs: list[tuple[str, str]], label: str, repeats: int,
         stop()
     return {"backend": label, "jobs": len(pairs),
             "requests": sum(r.usage.requests for r in sequential),
-            "sequential_ask_s": sequential_s, "server_s": server_s,
+            "sequential_ask_s": sequential_s, "ask_many_s": ask_many_s, "server_s": server_s,
             "speedup": sequential_s / server_s, "same_answers": same,
             "arrival_spread_s": max(created) - min(created),
             "one_job_ask_s": statistics.median(alone), "one_job_server_s": statistics.median(served),
@@ -142,7 +145,12 @@ def main() -> None:
                f"~{args.tokens} tokens; greedy.",
                "sequential_ask_s: MemAgent.ask on each pair in turn, the model loaded once; "
                "server_s: the same pairs as jobs sent to the server at once (upload, job, event "
-               "stream), wall time to the last `done`.",
+               "stream), wall time to the last `done`; ask_many_s: the same pairs batched in "
+               "process (`MemAgent.ask_many`), what batching can give on this backend when all "
+               "jobs start together.",
+               "arrival_spread_s: first to last job created at the server. On a local model the "
+               "first job's first round runs alone (the others arrive during it and join the "
+               "next round), which is why server_s is above ask_many_s there.",
                "overhead: one job through the server / one direct ask, median of the pairs run "
                "alternately (target <= 1.05).",
            ])
