@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from memagent.eval.harness import EvalPlan
     from memagent.eval.run_file import RunInfo
     from memagent.llm.setup import AgentSetup
+    from memagent.types import LLM, Tokenizer
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -213,7 +214,6 @@ def eval_command(
     from memagent.data.templates import check_style
     from memagent.eval.harness import EvalPlan, Harness
     from memagent.eval.report import write_report
-    from memagent.llm import load_llm
 
     err = Console(stderr=True, highlight=False)
     files = _sample_files(list(samples or []))
@@ -227,23 +227,33 @@ def eval_command(
     _check_plan(plan, hotpotqa is not None)
     _check_out(out)  # the last check before the model loads: it makes the directory
     setup = args.setup()
+    llm, tok, identity = _load_model(setup, (model, base_url, adapter, base), err)
+    harness = Harness(plan, llm, setup.config, tok, out)
+    run = _run_info(plan, setup, identity, harness.methods[plan.methods[0]].budgets, out)
+    _run_with_progress(harness, err)
+    report = write_report(out, run)
+    err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
+    return _outcome(harness)
+
+
+def _load_model(
+    setup: AgentSetup, given: tuple[str | None, str | None, str | None, bool], err: Any
+) -> tuple[LLM, Tokenizer, tuple[str, str | None]]:
+    """The backend (under a status line), its tokenizer and its identity for the report, from
+    the command's (--model, --base-url, --adapter, --base); one line says it is ready."""
+    from memagent.llm import load_llm
+    from memagent.llm.int8 import engine_label
+
     t0 = time.perf_counter()
     with err.status("loading model ..."):
         llm = load_llm(setup.backend)
     tok = llm.tokenizer
     if tok is None:
         raise InputError("the backend has no tokenizer: pass --tokenizer")
-    name, sha = model_identity(model, base_url, adapter, base)
-    from memagent.llm.int8 import engine_label
-
+    name, sha = model_identity(*given)
     err.print(f"model {name} ({engine_label(llm)}) ready in {time.perf_counter() - t0:.1f}s; "
               f"{setup.describe()}")
-    harness = Harness(plan, llm, setup.config, tok, out)
-    run = _run_info(plan, setup, (name, sha), harness.methods[plan.methods[0]].budgets, out)
-    _run_with_progress(harness, err)
-    report = write_report(out, run)
-    err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
-    return _outcome(harness)
+    return llm, tok, (name, sha)
 
 
 def _check_plan(plan: EvalPlan, hotpotqa: bool) -> None:
