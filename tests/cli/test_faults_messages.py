@@ -111,6 +111,11 @@ CASES = [
     ("budgets: window", lambda w: _ask(w, "--window", "100"), 3,
      "the window leaves no room for a chunk: raise --window to 3276"),
     ("URL: no host", lambda w: _ask(w, "--base-url", "http://"), 3, "'http://' names no host"),
+    # NaN passed every `< 0` check and ended as "the server returned an unreadable answer"
+    ("timeout NaN", lambda w: _ask(w, "--timeout", "nan"), 3, "timeout must be > 0 seconds, got nan"),
+    ("max-wait NaN", lambda w: _ask(w, "--max-wait", "nan"), 3, "max_wait must be > 0 seconds"),
+    ("temperature NaN", lambda w: _ask(w, "--temperature", "nan"), 3,
+     "temperature must be a number >= 0, got nan"),
     ("URL: port out of range", lambda w: _ask(w, "--base-url",
                                               f"http://user:{KEY}@127.0.0.1:99999/v1"), 3,
      "has port '99999': a port is a number from 1 to 65535"),

@@ -89,9 +89,9 @@ class OpenAICompatLLM:
             raise InputError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if max_retries < 0:
             raise InputError(f"max_retries must be >= 0, got {max_retries}")
-        if timeout <= 0:
+        if not timeout > 0:  # NaN too: it fails every comparison
             raise InputError(f"timeout must be > 0 seconds, got {timeout}")
-        if max_wait is not None and max_wait <= 0:
+        if max_wait is not None and not max_wait > 0:
             raise InputError(f"max_wait must be > 0 seconds, got {max_wait}")
         full_url = normalize_base_url(base_url)
         url_secrets(full_url)  # its password, like the key, is hidden in every message (redact)
