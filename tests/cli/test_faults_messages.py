@@ -261,6 +261,32 @@ def test_sigterm_and_sighup_end_like_ctrl_c(world: Any, capsys: Any, sig: int, c
     assert "taken from the trace" in err  # it resumed, it did not start over
 
 
+def test_sigterm_in_eval_keeps_the_finished_samples(world: Any, capsys: Any) -> None:
+    out = world.dir / "eval-term"
+    world.srv.delay = 0.1
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "memagent.cli", *map(str, _eval(
+            world, "--out", out, "-n", "3"))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        samples = out / "samples.jsonl"
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if samples.exists() and samples.read_bytes().count(b"\n") >= 1:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        world.srv.delay = 0.0
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == ("error: ended by SIGTERM (samples.jsonl keeps every finished "
+                                    "batch: rerun the same command to go on)"), err
+    kept = len(samples.read_text().splitlines())
+    got, _, err = run_main(_eval(world, "--out", out, "-n", "3"), capsys)
+    assert got == 0 and 1 <= kept < 3, err
+    assert len(samples.read_text().splitlines()) == 3  # only the missing samples ran
+
+
 def test_the_signal_codes_are_documented() -> None:
     from memagent import cli
 

@@ -56,8 +56,19 @@ _COMMANDS = {
 }
 
 
+# What an interrupted command keeps, for its one line (Ctrl-C, SIGTERM, SIGHUP).
+_KEPT = {
+    "ask_command": "a --trace keeps every finished step: rerun with --resume",
+    "eval_command": "samples.jsonl keeps every finished batch: rerun the same command to go on",
+    "train_command": "rerun the same command to resume from the newest checkpoint",
+    "data_command": "an output file is written whole or not at all: rerun the command",
+    "filter_command": "an output file is written whole or not at all: rerun the command",
+}
+
+
 def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
     """Translate our errors to one line + exit code, never a traceback."""
+    kept = _KEPT.get(func.__name__)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -66,7 +77,7 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
         except MemAgentError as exc:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            interrupted("interrupted (a --trace keeps every finished step: rerun with --resume)")
+            interrupted(f"interrupted ({kept})" if kept else "interrupted")
         except BrokenPipeError:  # stdout's reader left (typer would make this exit 1)
             stdout_closed()
         if isinstance(rc, int) and rc:
