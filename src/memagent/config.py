@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from memagent.errors import BudgetError
+from memagent.errors import BudgetError, InputError
 from memagent.prompts import PromptTemplates
 from memagent.types import SamplingParams, Tokenizer
 
@@ -123,3 +123,25 @@ class AgentConfig:
 
     def with_sampling(self, **changes: object) -> AgentConfig:
         return replace(self, sampling=replace(self.sampling, **changes))  # type: ignore[arg-type]
+
+
+def check_question(
+    question: str, tokenizer: Tokenizer, limit: int, which: str = "the question"
+) -> int:
+    """The question's tokens, or a BudgetError when they are over the query budget `limit`
+    (`which` names it: "question 2 of 3"). A question that is not text (bytes a terminal could
+    not decode, which Python keeps as lone surrogates) is an InputError."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{which} is not UTF-8 text (undecodable bytes at character {exc.start + 1}): check "
+            "the terminal's or the script's encoding"
+        ) from None
+    n = len(tokenizer.encode(question))
+    if n > limit:
+        raise BudgetError(
+            f"{which} is {n} tokens, over the query budget of {limit} "
+            "(raise --query, keeping the window in mind)"
+        )
+    return n

@@ -20,6 +20,7 @@ from typing import Any
 from memagent.answer import AnswerRule, Extraction
 from memagent.chunking import Chunk
 from memagent.config import ResolvedBudgets
+from memagent.config import check_question as check_question  # its home; kept importable here
 from memagent.cost import CostReport, cost_report
 from memagent.errors import BudgetError, InputError
 from memagent.hygiene import clean
@@ -172,28 +173,6 @@ def chunk_sha(text: str) -> str:
 StepCallback = Callable[["Job", Step], None]
 SEAM_SLACK = 32  # tokens of margin for the estimate in Job._request
 PLACEHOLDER_TOKENS = 16  # bound on the tokens of NO_MEMORY, the empty memory's placeholder
-
-
-def check_question(
-    question: str, tokenizer: Tokenizer, limit: int, which: str = "the question"
-) -> int:
-    """The question's tokens, or a BudgetError when they are over the query budget `limit`
-    (`which` names it: "question 2 of 3"). A question that is not text (bytes a terminal could
-    not decode, which Python keeps as lone surrogates) is an InputError."""
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(
-            f"{which} is not UTF-8 text (undecodable bytes at character {exc.start + 1}): check "
-            "the terminal's or the script's encoding"
-        ) from None
-    n = len(tokenizer.encode(question))
-    if n > limit:
-        raise BudgetError(
-            f"{which} is {n} tokens, over the query budget of {limit} "
-            "(raise --query, keeping the window in mind)"
-        )
-    return n
 
 
 @dataclass
