@@ -16,8 +16,8 @@ def test_the_served_embedded_agent_answers_as_ask(embedded_llm, tmp_path):
     from memagent.loop.agent import MemAgent
     from memagent.serve.service import ServeSettings, Service
 
-    config = resolve_setup(BackendOptions(), window=1024, chunk=256).config  # the embedded profile
-    filler = "The harbour keeper counted three boats in the morning. " * 40
+    config = resolve_setup(BackendOptions(), window=1400, chunk=256).config  # the embedded profile
+    filler = "The harbour keeper counted three boats in the morning. " * 100
     document = filler + "The special magic number for gold-river is 4815162. " + filler
     q = "What is the special magic number for gold-river?"
     expected = MemAgent(embedded_llm, config).ask(document, q)
