@@ -206,6 +206,22 @@ def test_concurrency_limit_order_and_per_request_seeds(scripted: Any) -> None:
                and "logprobs" not in b for b in srv.bodies)
 
 
+def test_a_failed_batch_raises_at_once_and_stops_the_others_retries(scripted: Any) -> None:
+    """A batch given to generate directly (no scheduler above it): the first hard failure is
+    raised without waiting, and the request still retrying behind it stops (no third hit)."""
+    srv = scripted([(500, {}, {"error": {"message": "busy"}}),
+                    (400, {}, {"error": {"message": "max_tokens too large"}})])
+    llm = OpenAICompatLLM(srv.url, model="m", max_retries=50, backoff=Backoff(base=2.0, cap=2.0))
+    with pytest.raises(BackendError, match="HTTP 400: max_tokens too large"):
+        llm.generate([ask("a"), ask("b")], GREEDY)
+    for _ in range(3000):  # the 500's request leaves its backoff wait ("abandoned") and ends
+        if not any(t.name == "memagent-http" for t in threading.enumerate()):
+            break
+        time.sleep(0.01)
+    assert srv.hits == 2 and llm._aborts == set()
+    assert not any(t.name == "memagent-http" for t in threading.enumerate())
+
+
 def test_logprobs_requested_and_usage_counted_by_tokenizer(scripted: Any, tokenizer: Any) -> None:
     body = ok_body("Paris is the capital.")
     del body["usage"]
