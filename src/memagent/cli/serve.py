@@ -150,8 +150,8 @@ def serve_command(
     llm = load_llm(setup.backend)
     llm.resolve_model()  # a server's model: named before it goes into the traces
     agent = setup.agent(llm)
-    settings = ServeSettings(root, server_key, max_queue,
-                             int(max_upload_mb * 1024 * 1024),
+    cap = int(max_upload_mb * 1024 * 1024)  # an upload, or a chat request carrying its document
+    settings = ServeSettings(root, server_key, max_queue, cap, max_request_bytes=cap,
                              max_document_tokens=max_document_tokens)
     service = Service(agent, settings)
     resumed = service.resume_unfinished()

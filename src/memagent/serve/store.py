@@ -58,6 +58,8 @@ class Store:
         self.root = root
         for sub in ("documents", "traces", "uploads"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        for part in (root / "uploads").glob("*.part"):  # uploads cut short by a stop
+            part.unlink(missing_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(root / "memagent.db", check_same_thread=False,
                                    isolation_level=None)
