@@ -71,8 +71,9 @@ def redact_urls(text: str) -> str:
 # what a message may quote of a secret besides a URL: userinfo without a scheme (`user:K@host`),
 # an Authorization header's value, httpx's "Illegal header value b'...'"
 _USERINFO = re.compile(r"(?<![\w.%~+-])[\w.%~+-]+:[^\s@/'\"]*@(?=[\w\[])")
-_HEADER_VALUE = re.compile(
-    r"\b((?i:bearer)|Basic)\s+[^\s'\",;)]{6,}|(header value )(b?['\"]).*?\3"
+_HEADER_VALUE = re.compile(  # a credential, not prose: it holds a digit, capital or symbol
+    r"\b((?i:bearer)|Basic)\s+(?=[^\s'\",;)]*[A-Z0-9_\-.~+/=])[^\s'\",;)]{6,}"
+    r"|(header value )b?(['\"]).*?\3"
 )
 _secrets: set[str] = set()
 

@@ -308,6 +308,30 @@ def test_url_helpers_strip_credentials_and_unify_loopback() -> None:
     assert canonical_urls("openai:m@http://127.0.0.1:9/v1") == "openai:m@http://localhost:9/v1"
 
 
+def test_redact_hides_credentials_and_keeps_prose() -> None:
+    """What every CLI error and warning passes through (issue 25 item 4)."""
+    from memagent.urls import add_secret, check_server_url, redact, strip_credentials
+
+    add_secret("sk-redact-1\nsecond-half")
+    assert redact("key sk-redact-1 and second-half, escaped sk-redact-1\\nsecond-half") == (
+        "key *** and ***, escaped ***")
+    assert redact("Authorization: Basic dXNlcjpwYXNz; bearer sk-x9z1,") == (
+        "Authorization: Basic ***; bearer ***,")
+    assert redact("Illegal header value b'Bearer a\\nb' (retry)") == "Illegal header value *** (retry)"
+    assert redact("got 'u:PASS@h:1/v1', see http://u:p@h/v1?api_key=K&x=1") == (
+        "got 'h:1/v1', see http://h/v1?api_key=***&x=1")
+    prose = "Basic authentication and bearer tokens in the 9216-token window: mail a@b.com"
+    assert redact(prose) == prose
+    assert strip_credentials("https://h/v1?x=1&sig=abc") == "https://h/v1?x=1&sig=***"
+    assert check_server_url(" http://h:8000/v1 ") == "http://h:8000/v1"
+    for url, fragment in [("http://h/v1?key=K", "carries a query"), ("http://h/v1#K", "fragment"),
+                          ("http://", "names no host"), ("http://h:65536", "port '65536'"),
+                          ("http://h:0", "port 0"), ("h:80/v1", "must start with http")]:
+        with pytest.raises(ValueError, match=fragment) as info:
+            check_server_url(url)
+        assert "K" not in str(info.value).replace("OK", "")
+
+
 # ---- a real server: transformers serve on the embedded model ------------------------------------
 @pytest.fixture(scope="module")
 def served(openai_server: Any) -> Iterator[OpenAICompatLLM]:
@@ -353,3 +377,4 @@ def test_real_server_wrong_model_names_the_served_one(openai_server: Any) -> Non
     with pytest.raises(ModelNotFound, match="no-such-model") as info:
         llm.generate([ask()], GREEDY)
     assert openai_server.model in str(info.value)
+
