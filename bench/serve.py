@@ -33,7 +33,7 @@ from batching import CONFIG, LatencyHandler
 from memagent.loop.agent import MemAgent
 
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "serve"))  # first: its conftest holds `start`
+sys.path.insert(0, str(ROOT / "tests" / "serve"))  # first: serve_helpers holds `start`
 
 
 def one_job(http: httpx.Client, doc: str, question: str) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def through_server(http: httpx.Client, pairs: list[tuple[str, str]]
 
 def measure(llm: Any, pairs: list[tuple[str, str]], label: str, repeats: int,
             data: Path) -> dict[str, Any]:
-    from conftest import start  # tests/serve/conftest.py: uvicorn on 127.0.0.1 in a thread
+    from serve_helpers import start  # tests/serve: uvicorn on 127.0.0.1 in a thread
+
     from memagent.serve.service import ServeSettings, Service
 
     direct = MemAgent(llm, CONFIG)

@@ -7,8 +7,8 @@ import threading
 
 import httpx
 import pytest
+from serve_helpers import SMALL
 
-from conftest import SMALL  # tests/serve/conftest.py
 from fault_server import keyed_doc, question
 from memagent.loop.agent import MemAgent
 from scripted import ScriptedLLM

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import start
+from serve_helpers import start
 
 openai = pytest.importorskip("openai")
 

@@ -7,8 +7,8 @@ import time
 
 import httpx
 import pytest
+from serve_helpers import SMALL, start
 
-from conftest import SMALL, start
 from fault_server import keyed_doc
 from memagent.loop.agent import MemAgent
 from scripted import ScriptedLLM

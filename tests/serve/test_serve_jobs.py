@@ -6,8 +6,8 @@ import threading
 import time
 
 import httpx
+from serve_helpers import SMALL, sse_events
 
-from conftest import SMALL, sse_events
 from fault_server import keyed_doc, question
 from memagent.loop.agent import MemAgent
 from scripted import ScriptedLLM

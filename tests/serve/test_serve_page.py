@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from serve_helpers import SMALL
 
-from conftest import SMALL
 from fault_server import keyed_doc, question
 from memagent.loop.agent import MemAgent
 from scripted import ScriptedLLM
