@@ -144,3 +144,15 @@ def test_serve_refuses_a_busy_port_and_an_unwritable_data_dir_before_loading(cap
     assert caught.value.code == 3
     err = capsys.readouterr().err
     assert "is not a writable directory" in err and "Traceback" not in err
+
+
+def test_serve_takes_every_shared_model_flag():
+    """serve's model flags are ask's (cli/options.ModelArgs): none missing as options grow."""
+    import inspect
+    from dataclasses import fields
+
+    from memagent.cli.options import ModelArgs
+    from memagent.cli.serve import serve_command
+
+    params = inspect.signature(serve_command).parameters
+    assert {f.name for f in fields(ModelArgs)} <= set(params)
