@@ -71,6 +71,34 @@ def guard() -> None:
 guard()  # as early as this module allows; the rest below is only needed later
 
 
+def _fill_closed_descriptors() -> frozenset[int]:
+    """stdout/stderr the shell closed (`>&-`, `2>&-`): /dev/null takes the descriptor, so that no
+    file the command opens later (a trace, an output) gets it and receives its messages or
+    answers. Returns the descriptors that were closed (the CLI refuses `ask` with no stdout)."""
+    if not IS_CLI or os.name != "posix":
+        return frozenset()
+    import fcntl  # after the guard: the import cost no longer matters
+
+    closed = set()
+    for fd in (1, 2):
+        try:  # read-only: a launcher's script left there (a pyenv shim) once the shell closed it
+            writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        except OSError:
+            writable = False
+        if not writable:
+            closed.add(fd)
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if 1 in closed:
+        sys.stdout = None  # as Python has it for a closed stdout
+    return frozenset(closed)
+
+
+CLOSED_AT_START = _fill_closed_descriptors()
+
+
 def exit_now(code: int) -> None:
     """End the `memagent` command at once, flushing its output first: used after Ctrl-C, when
     every trace is already closed and nothing else may write, so threads still waiting on a server

@@ -214,6 +214,25 @@ def test_closed_stdin_and_a_full_stdout_are_one_line(world: Any) -> None:
     assert "Exception ignored" not in proc.stderr and no_secret(proc.stderr)
 
 
+def test_a_closed_stderr_or_stdout_keeps_the_exit_codes_true(world: Any) -> None:
+    """`2>&-` made every run exit 1 (its messages had nowhere to go); `ask >&-` read the whole
+    document and ended in a traceback."""
+    def closing(fd: int) -> Any:
+        return lambda: os.close(fd)
+
+    ok = subprocess.run([sys.executable, "-m", "memagent.cli", *map(str, _ask(world))],
+                        stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=closing(2))
+    assert (ok.returncode, ok.stdout) == (0, f"{world.answer}\n")
+    bad = subprocess.run([sys.executable, "-m", "memagent.cli", "ask", world.dir / "nope.txt",
+                          "-q", world.q], timeout=120, preexec_fn=closing(2))
+    assert bad.returncode == 3
+    posts = world.srv.posts
+    proc = subprocess.run([sys.executable, "-m", "memagent.cli", *map(str, _ask(world))],
+                          stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=closing(1))
+    assert proc.returncode == 141 and world.srv.posts == posts  # stopped before any request
+    assert proc.stderr == "error: stdout is closed: the answers would have nowhere to go\n"
+
+
 @pytest.mark.parametrize("argv", [
     pytest.param(lambda w: [*_ask(w), "--json"], id="ask --json"),
     pytest.param(lambda w: ["data", "niah_single_1", "-l", "1k", "-n", "3", "--model", w.tok,

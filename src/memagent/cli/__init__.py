@@ -204,6 +204,21 @@ def _register_secrets(argv: list[str]) -> None:
             url_secrets(secret) if kind == "url" else add_secret(secret)
 
 
+def _closed_streams(argv: list[str]) -> None:
+    """A stream the shell closed (`2>&-`, `>&-`): `_startup` gave its descriptor to /dev/null, so
+    a closed stderr only loses the messages (it made every run exit 1) and the exit code still
+    tells. `ask` with a closed stdout would read the whole document for answers nobody can
+    receive: it stops now with 141 (`data -o -` says so itself)."""
+    import os
+    import sys
+
+    if sys.stderr is None or 2 in _startup.CLOSED_AT_START:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the process)
+    if sys.stdout is None and argv[:1] == ["ask"] and not {"--help", "-h"} & set(argv):
+        print_line("error", "stdout is closed: the answers would have nowhere to go")
+        raise SystemExit(EXIT_BROKEN_PIPE)
+
+
 # The arguments of the running command, for records such as an eval's run.json.
 invocation: list[str] = []
 
@@ -224,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         argv[:2] = ["data-filter"]
     invocation[:] = ["memagent", *argv]
     _register_secrets(argv)
+    _closed_streams(argv)
     logger = logging.getLogger("memagent")
     handler = _log_handler()
     logger.addHandler(handler)
