@@ -151,16 +151,25 @@ def test_a_server_that_quotes_the_key_is_redacted(world: Any, capsys: Any) -> No
     echo = {"error": {"message": f"bad key {KEY} (Authorization: Bearer {KEY}); see "
                                  f"http://u:{SECRET}@h/docs?token={SECRET}"}}
     srv = Scripted([(401, {}, echo)])
+    flags = ["--base-url", srv.url, "--api-key", KEY, "--model", "m", "--tokenizer", world.tok,
+             "--max-retries", "0"]
+    out_dir = world.dir / "eval-401"
     try:
-        got, out, err = run_main(["ask", world.doc, "-q", world.q, "--base-url", srv.url,
-                                  "--api-key", KEY, "--model", "m", "--tokenizer", world.tok,
-                                  "--max-retries", "0"], capsys)
+        got, out, err = run_main(["ask", world.doc, "-q", world.q, *flags], capsys)
+        assert srv.auth[-1] == f"Bearer {KEY}"  # sent, never shown
+        code, _, eval_err = run_main(["eval", "--tasks", "niah_single_1", "--lengths", "1k", "-n",
+                                      "1", "--methods", "memagent", "--out", out_dir, *flags],
+                                     capsys)
     finally:
         srv.close()
     lines = err.splitlines()
     assert got == 4 and out == "" and lines[-1].startswith("error: "), err
     assert "bad key ***" in lines[-1] and "Bearer ***" in lines[-1] and "token=***" in err, err
-    assert no_secret(err) and srv.auth[-1] == f"Bearer {KEY}"  # sent, never shown
+    assert no_secret(err)
+    # the same words are kept in eval's records and report: redacted there too
+    records = (out_dir / "samples.jsonl").read_text()
+    assert code == 4 and "bad key ***" in records and no_secret(eval_err), eval_err
+    assert no_secret(records) and no_secret((out_dir / "report.md").read_text())
 
 
 # ---- exit codes -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import httpx
 
 from memagent.errors import InputError
 from memagent.types import ChatRequest, SamplingParams
-from memagent.urls import check_server_url, strip_credentials
+from memagent.urls import check_server_url, redact, strip_credentials
 
 MODEL_MISSING_HINTS = ("not found", "does not exist", "not exist", "unknown model", "requested",
                        "not served", "no such model", "invalid model")
@@ -80,7 +80,12 @@ def chat_body(
 
 
 def error_text(response: httpx.Response) -> str:
-    """The server's message: OpenAI-style {"error": {"message"}} or FastAPI's {"detail"}."""
+    """The server's message: OpenAI-style {"error": {"message"}} or FastAPI's {"detail"}, redacted
+    (a server may quote the key it refused; the message goes into errors, eval records, --json)."""
+    return redact(_server_words(response))
+
+
+def _server_words(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
