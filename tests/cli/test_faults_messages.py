@@ -65,6 +65,9 @@ def world(tmp_path_factory: Any, embedded_model_dir: Path, tokenizer: Any) -> An
     (root / "cfgdir").mkdir()
     (root / "binrun").mkdir()
     (root / "binrun" / "samples.jsonl").write_bytes(b"\xff\xfe\n")
+    (root / "foreign").mkdir()
+    (root / "foreign" / "samples.jsonl").write_text('{"method": "m", "task": "t", "length": 1, '
+                                                     '"id": "1"}\n')
     yield w
     w.srv.close()
 
@@ -91,6 +94,9 @@ CASES = [
      "the question is not UTF-8 text (undecodable bytes at character 1)"),
     ("report: binary samples", lambda w: ["report", w.dir / "binrun"], 3,
      "samples.jsonl is not UTF-8 text"),
+    ("report: a foreign record", lambda w: ["report", w.dir / "foreign"], 3,
+     "samples.jsonl:1: not an eval record memagent wrote (it needs task, length, method, id, "
+     "score, rule, prompt_tokens, completion_tokens, seconds; lacks score, rule"),
     # item 4: secrets in messages
     ("api key with a newline", lambda w: _ask(w, "--api-key", f"{KEY}\n{SECRET}"), 3,
      "holds a control character ('\\n') at position 16"),

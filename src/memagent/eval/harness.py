@@ -65,6 +65,11 @@ def record_key(rec: dict[str, Any]) -> tuple[str, int, str, str]:
     return (rec["task"], int(rec["length"]), rec["method"], rec["id"])
 
 
+# what the summary and the report read of every record (make_record writes them all)
+_RECORD_FIELDS = ("task", "length", "method", "id", "score", "rule", "prompt_tokens",
+                  "completion_tokens", "seconds")
+
+
 def load_records(path: Path) -> dict[tuple[str, int, str, str], dict[str, Any]]:
     """The last record per (task, length, method, id); a torn last line is ignored."""
     records: dict[tuple[str, int, str, str], dict[str, Any]] = {}
@@ -78,11 +83,16 @@ def load_records(path: Path) -> dict[tuple[str, int, str, str], dict[str, Any]]:
                 except json.JSONDecodeError:
                     continue  # a line cut short by a kill
                 if isinstance(rec, dict) and "method" in rec:
+                    missing = [k for k in _RECORD_FIELDS if k not in rec]
                     try:
+                        if missing:
+                            raise KeyError(missing[0])
                         records[record_key(rec)] = rec
                     except (KeyError, TypeError, ValueError):
-                        raise InputError(f"{path}:{lineno}: an eval record needs task, length, "
-                                         "method and id") from None
+                        raise InputError(
+                            f"{path}:{lineno}: not an eval record memagent wrote (it needs "
+                            f"{', '.join(_RECORD_FIELDS)}; lacks {', '.join(missing) or 'none'})"
+                        ) from None
         except UnicodeDecodeError:
             raise InputError(f"{path} is not UTF-8 text, so not an eval's samples file") from None
     return records
