@@ -295,6 +295,33 @@ def test_sigterm_and_sighup_end_like_ctrl_c(world: Any, capsys: Any, sig: int, c
     assert "taken from the trace" in err  # it resumed, it did not start over
 
 
+def test_sigterm_while_starting_is_one_line_and_143(world: Any) -> None:
+    """SIGTERM at moments of the first seconds (imports, argument parsing, retries of a dead
+    port): 143 and one line naming it. Before memagent's first line runs, Python's default
+    handler may still end the process silently (-15): that is the interpreter's, not ours."""
+    from server import free_port
+
+    named = 0
+    for delay in [0.05, 0.2, 0.5, 1.0, 3.0]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "memagent.cli", "ask", world.doc, "-q", world.q, "--base-url",
+             f"http://127.0.0.1:{free_port()}/v1", "--model", "m", "--tokenizer", world.tok,
+             "--max-retries", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        if proc.returncode == -signal.SIGTERM and not err:
+            continue  # the interpreter's own start-up
+        named += 1
+        lines = err.splitlines()
+        assert proc.returncode == 143 and out == "" and "Traceback" not in err, (delay, err)
+        assert lines[-1] in ("error: SIGTERM while starting; nothing was run",
+                             "error: ended by SIGTERM (a --trace keeps every finished step: "
+                             "rerun with --resume)"), (delay, err)
+        assert sum(line.startswith("error") for line in lines) == 1, err
+    assert named >= 2  # at least the late moments, however slow the machine
+
+
 def test_sigterm_in_eval_keeps_the_finished_samples(world: Any, capsys: Any) -> None:
     out = world.dir / "eval-term"
     world.srv.delay = 0.1
