@@ -21,7 +21,7 @@ def records(d: str) -> dict[str, dict]:
 def readme(arm: str) -> str:
     res = H / f"readme-{arm}.json"
     trace = H / f"readme-{arm}.trace.jsonl"
-    if not res.is_file() or not trace.is_file():
+    if not res.is_file() or not trace.is_file() or not res.read_text().strip():
         return f"| {arm} | not run | | |"
     answer = json.loads(res.read_text())["answer"]
     steps = [json.loads(x) for x in trace.read_text().splitlines()]
