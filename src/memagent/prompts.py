@@ -210,7 +210,10 @@ class PromptTemplates:
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise InputError(f"prompt file {p} not found") from exc
+            from memagent.sources import dangling_link
+
+            why = dangling_link(p)  # a symlink to nothing is named as one
+            raise InputError(f"prompt file {why or f'{p} not found'}") from exc
         except IsADirectoryError as exc:
             raise InputError(f"prompt file {p} is a directory: give a .toml file") from exc
         except OSError as exc:

@@ -129,6 +129,8 @@ CASES = [
      "loop1 is a symlink loop"),
     ("dangling symlink", lambda w: ["ask", w.dir / "dangling", "-q", w.q, *w.server], 3,
      "nowhere.txt, which does not exist"),
+    ("prompts: dangling symlink", lambda w: _ask(w, "--prompts", w.dir / "dangling"), 3,
+     "dangling is a symlink to "),
     ("train: config is a directory", lambda w: ["train", "--config", w.dir / "cfgdir"], 3,
      "cfgdir is a directory: give a .yaml or .toml file"),
     ("train: config is a symlink loop", lambda w: ["train", "--config", w.dir / "loop1"], 3,
