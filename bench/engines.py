@@ -3,7 +3,7 @@
 The same real memory-update prompts of the embedded profile (the first request of jobs over slices
 of README's example documents, as the loop makes them) through each engine, at 1 and 2 threads:
 
-- prefill tok/s: one forward over the left-padded batch (logits of the last position only);
+- prefill tok/s: `generate` of one new token over the left-padded batch (no prefix reuse);
 - decode tok/s: `generate` of exactly 32 new tokens per prompt, minus that prefill;
 - identical: greedy replies (the backend's own `generate`, prefix reuse on, output budget)
   identical to torch float32's at the same thread count;
@@ -68,7 +68,8 @@ def _best(fn: Any, repeats: int) -> float:
 
 
 def throughput(llm: Any, requests: list[Any], repeats: int) -> tuple[float, float]:
-    """(prefill tok/s, decode tok/s) over one batch of the requests, no prefix reuse."""
+    """(prefill tok/s, decode tok/s) over one batch of the requests, no prefix reuse: `generate` of
+    1 new token (the prefill) and of exactly NEW_TOKENS, interleaved, best of `repeats` each."""
     import torch
 
     from memagent.llm.padding import left_pad
@@ -76,16 +77,21 @@ def throughput(llm: Any, requests: list[Any], repeats: int) -> tuple[float, floa
     prompts = [llm.tokenizer.chat_ids(r.messages) for r in requests]
     ids, mask = left_pad(prompts, llm.pad_id)
     real = sum(len(p) for p in prompts)
+
+    def gen(new: int) -> float:
+        t0 = time.perf_counter()
+        llm.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                           max_new_tokens=new, min_new_tokens=new, pad_token_id=llm.pad_id,
+                           temperature=None, top_p=None, top_k=None)
+        return time.perf_counter() - t0
+
     with torch.inference_mode():
-        llm.model(input_ids=ids[:2], attention_mask=mask[:2], logits_to_keep=1)  # warm up
-        prefill = _best(lambda: llm.model(input_ids=ids, attention_mask=mask, logits_to_keep=1),
-                        repeats)
-        gen = _best(lambda: llm.model.generate(
-            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=NEW_TOKENS,
-            min_new_tokens=NEW_TOKENS, pad_token_id=llm.pad_id, temperature=None, top_p=None,
-            top_k=None), repeats)
+        gen(2)  # warm up
+        one = many = float("inf")
+        for _ in range(repeats):
+            one, many = min(one, gen(1)), min(many, gen(NEW_TOKENS))
     decode_tokens = len(prompts) * (NEW_TOKENS - 1)  # the first new token comes with the prefill
-    return real / prefill, decode_tokens / max(gen - prefill, 1e-9)
+    return real / one, decode_tokens / max(many - one, 1e-9)
 
 
 def replies(llm: Any, requests: list[Any]) -> list[str]:
@@ -158,6 +164,7 @@ def main() -> None:
     ap.add_argument("--engines", default="fp32,bf16,int8")
     ap.add_argument("--n", type=int, default=8, help="prompts per document")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--name", default="engines", help="results/bench/NAME.{csv,md,png}")
     args = ap.parse_args()
     engines = args.engines.split(",")
     if engines[0] != "fp32":
@@ -173,10 +180,10 @@ def main() -> None:
              f"over the first {args.n} as one batch; {NEW_TOKENS} new tokens for decode.",
              "load_avg_1m: the machine's 1-minute load average after the row (2 cores; other "
              "jobs were running: ratios within one thread count are what to read)."]
-    report("engines", "Engines: torch float32 / bfloat16 / int8 on the embedded agent",
+    report(args.name, "Engines: torch float32 / bfloat16 / int8 on the embedded agent",
            "python bench/engines.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
            rows, notes)
-    plot(rows, RESULTS / "engines.png")
+    plot(rows, RESULTS / f"{args.name}.png")
 
 
 if __name__ == "__main__":

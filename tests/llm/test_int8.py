@@ -37,9 +37,11 @@ def test_quantizes_the_decoder_linears_and_keeps_the_head(tiny_llama_dir: Path) 
     llm = _int8(tiny_llama_dir)
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
-    layers = list(llm.model.model.modules())
-    assert not any(type(m) is torch.nn.Linear for m in layers)
-    assert sum(isinstance(m, DynamicInt8Linear) for m in layers) == 7 * len(llm.model.model.layers)
+    named = dict(llm.model.model.named_modules())
+    int8 = [n for n, m in named.items() if isinstance(m, DynamicInt8Linear)]
+    kept = [n for n, m in named.items() if type(m) is torch.nn.Linear]
+    assert len(int8) == 6 * len(llm.model.model.layers)  # q k v o gate up
+    assert kept and all(n.endswith("mlp.down_proj") for n in kept), kept
     assert type(llm.model.lm_head) is torch.nn.Linear
     assert llm.model.lm_head.weight.dtype == torch.float32
     assert llm.dtype == "int8" and llm.engine == "int8"
