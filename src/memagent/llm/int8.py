@@ -7,13 +7,14 @@ else is unchanged: the same tokenizer and token ids, the chat template, batching
 KV reuse, greedy and seeded sampling, log-probs. The embeddings, norms, attention, the MLP's down
 projection and the output head stay float32 (the head decides every greedy token).
 
-Why this engine (measured on 2 Zen-4 cores, real memory-update prompts of the embedded profile,
-docs/engines.md): it was the fastest prefill and decode of the candidates that install from wheels
-(torchao's int8 dynamic-activation path, CTranslate2 int8) and it needs no new dependency and no
+Why this engine (docs/engines.md): of the int8 candidates that install from wheels (torchao's
+int8 paths, CTranslate2) it had the fastest prefill here, and it needs no new dependency and no
 converted files: quantizing the merged 135M model takes about a second in memory, so there is no
-cache entry to keep (nor a half-written one to avoid). Its API, `torch.ao.quantization.
-quantize_dynamic`, is deprecated upstream in favour of torchao; it is used only here, behind this
-module's contract, so a move to torchao (or another engine) changes this file alone.
+cache entry to keep (nor a half-written one to avoid). It is opt-in (`--engine int8`): it failed
+the gate against float32 (results/engines/gate.md), and on CPUs with native bfloat16 the torch
+engine in bfloat16 is as fast. Its API, `torch.ao.quantization.quantize_dynamic`, is deprecated
+upstream in favour of torchao; it is used only here, behind this module's contract, so a move to
+torchao (or another engine) changes this file alone.
 """
 
 from __future__ import annotations
