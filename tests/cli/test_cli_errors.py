@@ -1,6 +1,6 @@
-"""Every CLI error path we can name: one line on stderr, no traceback, an exit code from README.
+"""Every CLI error path we can name: one line on stderr, no traceback, an exit code from docs/ask.md.
 
-README's table: 0 answered, 2 usage error, 3 bad input, 4 backend failed, 5 partial (some
+docs/ask.md's table: 0 answered, 2 usage error, 3 bad input, 4 backend failed, 5 partial (some
 questions failed), 130 interrupted, 141 stdout closed early. Most cases run `main()` in-process (an unexpected exception
 fails the test as surely as a traceback would); a subset runs the real command in a subprocess.
 A key rides in every server case, in the URL and in --api-key, and must never be printed.

@@ -1,6 +1,6 @@
 """`memagent` command line: ask, data, eval, report, train.
 
-Exit codes (documented in README):
+Exit codes (documented in docs/ask.md):
   0 answered / done   2 usage error (bad flags)   3 bad input or budgets   4 backend failed
   5 partial: several questions, some answered (printed) and some failed (named on stderr)
   130 interrupted (the trace, if any, keeps every finished step; rerun with --resume)
