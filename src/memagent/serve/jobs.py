@@ -25,7 +25,7 @@ from memagent.errors import MemAgentError
 from memagent.loop.agent import trace_paths
 from memagent.loop.trace import read_trace
 from memagent.serve.service import Service, step_event
-from memagent.serve.shapes import ApiError, JobBody, parse, read_body
+from memagent.serve.shapes import ApiError, JobBody, capped_chunks, parse, read_body
 from memagent.serve.store import JobRow
 from memagent.sources import DocumentSource
 
@@ -98,17 +98,11 @@ def router(service: Service) -> APIRouter:
 
 async def _spool(request: Request, part: Path, limit: int) -> int:
     """Write the body to `part` as it arrives; 413 as soon as it passes `limit` bytes."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit:
-        raise ApiError(413, f"the document is {declared} bytes, over the upload limit of {limit}",
-                       "document_too_large")
     size = 0
     with part.open("wb") as out:
-        async for chunk in request.stream():
+        async for chunk in capped_chunks(request, limit, "the document", "the upload limit",
+                                         "document_too_large"):
             size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"the document is over the upload limit of {limit} bytes",
-                               "document_too_large")
             out.write(chunk)
         out.flush()
         os.fsync(out.fileno())

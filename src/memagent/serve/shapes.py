@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from starlette.requests import Request
 
 
@@ -31,19 +33,25 @@ def error_body(message: str, code: str, kind: str = "invalid_request_error",
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 once it passes `limit` bytes (never read further)."""
-    size = int(request.headers.get("content-length") or 0)
-    if size > limit:
-        raise ApiError(413, f"the request body is {size} bytes, over the limit of {limit}",
-                       "request_too_large")
-    chunks, seen = [], 0
+async def capped_chunks(request: Request, limit: int, what: str, limit_name: str,
+                        code: str) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, refused with 413 (`code`) once `what` passes `limit`
+    bytes: at once from its declared length, else as soon as the bytes read pass it."""
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit:
+        raise ApiError(413, f"{what} is {declared} bytes, over {limit_name} of {limit}", code)
+    seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
         if seen > limit:
-            raise ApiError(413, f"the request body is over the limit of {limit} bytes",
-                           "request_too_large")
-        chunks.append(chunk)
+            raise ApiError(413, f"{what} is over {limit_name} of {limit} bytes", code)
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it passes `limit` bytes (never read further)."""
+    chunks = [chunk async for chunk in capped_chunks(request, limit, "the request body",
+                                                      "the limit", "request_too_large")]
     return b"".join(chunks)
 
 
