@@ -20,6 +20,7 @@ from memagent.cli.options import (
     BaseUrlOpt,
     ChunkOpt,
     ConcurrencyOpt,
+    DecodingOpt,
     DeviceOpt,
     DtypeOpt,
     EngineOpt,
@@ -181,6 +182,7 @@ def eval_command(
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
     engine: EngineOpt = "auto",
+    decoding: DecodingOpt = "lookup",
     profile: ProfileOpt = "auto",
     window: WindowOpt = None,
     query: QueryOpt = None,
@@ -229,7 +231,8 @@ def eval_command(
     setup = args.setup()
     llm, tok, identity = _load_model(setup, (model, base_url, adapter, base), err)
     harness = Harness(plan, llm, setup.config, tok, out)
-    run = _run_info(plan, setup, identity, harness.methods[plan.methods[0]].budgets, out)
+    run = _run_info(plan, setup, identity, harness.methods[plan.methods[0]].budgets, out,
+                    decoding=_decoding(llm))
     _run_with_progress(harness, err)
     report = write_report(out, run)
     err.print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.csv'}, {report}")
@@ -271,9 +274,15 @@ def _check_plan(plan: EvalPlan, hotpotqa: bool) -> None:
             raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
 
 
+def _decoding(llm: LLM) -> str | None:
+    """How a local engine decodes greedy replies (None: a server or vLLM decides)."""
+    lookup = getattr(llm, "lookup", None)
+    return None if lookup is None else ("lookup" if lookup else "plain")
+
+
 def _run_info(
     plan: EvalPlan, setup: AgentSetup, model: tuple[str, str | None], budgets: ResolvedBudgets,
-    out: Path,
+    out: Path, decoding: str | None = None,
 ) -> RunInfo:
     """The run's run.json (written now, this command added to its history): what was run, how."""
     from dataclasses import asdict
@@ -286,7 +295,7 @@ def _run_info(
         style=plan.style,
         budgets={k: v for k, v in asdict(budgets).items() if not k.endswith("overhead")},
         sampling=asdict(setup.config.sampling), profile=setup.profile.name,
-        dtype=setup.backend.dtype or "backend default",
+        dtype=setup.backend.dtype or "backend default", decoding=decoding,
         commands=(RunInfo.read(out) or RunInfo()).commands,  # a staged run keeps its history
     )
     run.add_command(shlex.join(_invocation()))

@@ -70,6 +70,14 @@ EngineOpt = Annotated[
         "linear layers in int8, docs/engines.md). Default auto: torch (every model, every GPU)."
     ),
 ]
+DecodingOpt = Annotated[
+    str,
+    typer.Option(
+        help="Greedy replies of a local model: lookup (drafts copied from the prompt and recent "
+        "replies, checked several tokens per pass: greedy's choices, fewer passes; "
+        "docs/engines.md) or plain (transformers' generate, one token per pass)."
+    ),
+]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -154,6 +162,7 @@ class ModelArgs:
     base: bool = False
     dtype: str | None = None
     engine: str = "auto"
+    decoding: str = "lookup"
     profile: str = "auto"
     window: int | None = None
     query: int | None = None
@@ -183,7 +192,8 @@ class ModelArgs:
         options = BackendOptions(
             model=self.model, base_url=self.base_url, api_key=self.api_key,
             tokenizer=self.tokenizer, adapter=self.adapter, base=self.base,
-            dtype=self.dtype or "auto", engine=self.engine, backend=self.backend,
+            dtype=self.dtype or "auto", engine=self.engine, decoding=self.decoding,
+            backend=self.backend,
             device=self.device,
             max_concurrency=self.concurrency, max_retries=self.max_retries, timeout=self.timeout,
             max_wait=self.max_wait or None, on_retry=lambda notice: print_line("warning", notice),

@@ -33,6 +33,7 @@ class RunInfo:
     sampling: dict[str, Any] = field(default_factory=dict)
     profile: str | None = None
     dtype: str | None = None
+    decoding: str | None = None  # a local engine's greedy decoding: lookup | plain (None: unknown)
     commands: list[str] = field(default_factory=list)  # every command that wrote here, oldest first
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys of other versions
 

@@ -7,6 +7,8 @@
 - backend="vllm": vLLM's offline engine (optional extra, GPU).
 Local weights on the CPU run on an engine: torch (the model as loaded, float32 or bfloat16) or int8
 (llm/int8.py: the decoder's linear layers quantized to int8 in memory); `engine` picks one.
+Their greedy replies are decoded from prompt-lookup drafts (llm/lookup_decode.py) unless
+`decoding="plain"`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class BackendOptions:
     # local weights on the CPU: torch (the model as loaded) | int8 (llm/int8.py); auto: the
     # default for the model and device (memagent.llm.int8.pick_engine)
     engine: str = "auto"
+    # greedy replies of the local engines: lookup (drafted from the prompt, several tokens per
+    # pass: llm/lookup_decode.py) | plain (transformers' generate, one token per pass)
+    decoding: str = "lookup"
     max_concurrency: int = 8
     timeout: float = 300.0
     max_retries: int = 5
@@ -47,6 +52,16 @@ class BackendOptions:
 
 class ApproximateTokenizerWarning(UserWarning):
     pass
+
+
+DECODINGS = ("lookup", "plain")
+
+
+def decoding_lookup(decoding: str) -> bool:
+    """Whether greedy replies are decoded from prompt-lookup drafts (`decoding` checked)."""
+    if decoding not in DECODINGS:
+        raise InputError(f"unknown decoding {decoding!r}: use lookup or plain")
+    return decoding == "lookup"
 
 
 def _backend(opts: BackendOptions) -> str:
@@ -93,6 +108,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
             device=opts.device,
             dtype=engine_dtype(engine, backend_dtype(opts), opts.dtype),
             max_batch=opts.max_batch,
+            lookup=decoding_lookup(opts.decoding),
         )
         local.engine = engine
         if engine == "int8":

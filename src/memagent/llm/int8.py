@@ -75,9 +75,10 @@ def engine_label(llm: Any) -> str:
     """The engine and precision as the start-up line names them ("torch engine, bfloat16"); a
     backend without an engine (a server, vLLM): its dtype."""
     engine = getattr(llm, "engine", None)
+    lookup = ", prompt-lookup decoding" if getattr(llm, "lookup", False) else ""
     if engine == "int8":
-        return "int8 engine: int8 weights, float32 activations"
-    return f"{engine} engine, {llm.dtype}" if engine else str(llm.dtype)
+        return f"int8 engine: int8 weights, float32 activations{lookup}"
+    return f"{engine} engine, {llm.dtype}{lookup}" if engine else str(llm.dtype)
 
 
 def _quantized_engine() -> str:

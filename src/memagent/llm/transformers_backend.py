@@ -8,18 +8,24 @@ the RL loss compares against.
 With `prefix_reuse` (default) the KV cache of prompt prefixes shared across requests (chat
 template + instruction + question within a job; the chunk across questions in the chunk-first
 layout) is computed once and reused (prefix_cache.py); greedy outputs equal the no-reuse path.
+With `lookup` (default) greedy replies are decoded several tokens per pass from drafts copied out
+of the prompt and recent replies (lookup_decode.py): greedy's choices at every position, in a
+fraction of the passes. Sampled replies and replies with log-probs take transformers' `generate`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from memagent.errors import BackendError, InputError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
+from memagent.llm.lookup_decode import NGRAM, Stats, greedy_lookup
 from memagent.llm.padding import left_pad
 from memagent.llm.prefix_cache import PrefixStore, batch_inputs
 from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling
@@ -45,6 +51,7 @@ class TransformersLLM:
         name: str,
         max_batch: int = 16,
         prefix_reuse: bool = True,
+        lookup: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -56,6 +63,10 @@ class TransformersLLM:
         self.stop_ids = self._stop_ids()
         # KV caches of shared prompt prefixes (see prefix_cache.py); None: every prompt from scratch
         self.prefix: PrefixStore | None = PrefixStore(model) if prefix_reuse else None
+        # greedy replies drafted from the prompt and from recent replies (lookup_decode.py)
+        self.lookup = lookup
+        self.recent_replies: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.lookup_stats = Stats()
         self.scheduling: Scheduling = "rounds"  # one padded batch per round
         self.can_score = True  # takes ChatRequest.candidates (llm/candidates.py)
         self.max_concurrency: int | None = None
@@ -93,6 +104,7 @@ class TransformersLLM:
         dtype: str | None = None,
         max_batch: int = 16,
         prefix_reuse: bool = True,
+        lookup: bool = True,
     ) -> TransformersLLM:
         import torch
         from transformers import AutoModelForCausalLM
@@ -123,6 +135,7 @@ class TransformersLLM:
             name=path.name,
             max_batch=max_batch,
             prefix_reuse=prefix_reuse,
+            lookup=lookup,
         )
 
     def _stop_ids(self) -> set[int]:
@@ -161,8 +174,6 @@ class TransformersLLM:
         max_tokens: int,
         want_logprobs: bool,
     ) -> list[Completion]:
-        import torch
-
         t0 = time.perf_counter()
         prompts = [self.tokenizer.chat_ids(r.messages) for r in requests]
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.pad_id}
@@ -172,35 +183,24 @@ class TransformersLLM:
             kwargs[self._cache_kwarg()] = cache
         else:
             input_ids, attention = left_pad(prompts, self.pad_id)
-        width = input_ids.shape[1]
-        if sampling.temperature > 0:
-            kwargs.update(
-                do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0
-            )
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        seed = requests[0].seed if sampling.temperature > 0 else None
+        greedy_lookup_path = self.lookup and sampling.temperature == 0 and not want_logprobs
         try:
-            with torch.inference_mode(), self._seeded(seed):
-                out = self.model.generate(
-                    input_ids=input_ids.to(self.device),
-                    attention_mask=attention.to(self.device),
-                    return_dict_in_generate=True,
-                    output_logits=want_logprobs,
-                    **kwargs,
-                )
+            if greedy_lookup_path:
+                new, logprob_rows = self._lookup_batch(prompts, input_ids, attention,
+                                                       kwargs, max_tokens), None
+            else:
+                new, logprob_rows = self._hf_generate(input_ids, attention, kwargs, sampling,
+                                                      requests[0].seed, want_logprobs)
         except RuntimeError as exc:  # OOM and friends: say which batch, keep the cause
             raise BackendError(
                 f"local generation failed for a batch of {len(prompts)}: {exc}"
             ) from exc
-        new = out.sequences[:, width:].tolist()
-        logprob_rows = (
-            self._logprobs(out.logits, out.sequences[:, width:]) if want_logprobs else None
-        )
         per = (time.perf_counter() - t0) / len(prompts)
         completions = []
         for row, ids in enumerate(new):
             ids, finish = self._trim(ids)
+            if greedy_lookup_path:
+                self._remember_reply(prompts[row], ids)
             completions.append(
                 Completion(
                     text=self.tokenizer.decode(ids),
@@ -214,6 +214,52 @@ class TransformersLLM:
                 )
             )
         return completions
+
+    def _hf_generate(self, input_ids: Any, attention: Any, kwargs: dict[str, Any],
+                     sampling: SamplingParams, seed: int | None,
+                     want_logprobs: bool) -> tuple[list[list[int]], list[list[float]] | None]:
+        """transformers' `generate`: sampled replies, and any reply that needs its log-probs."""
+        import torch
+
+        width = input_ids.shape[1]
+        if sampling.temperature > 0:
+            kwargs.update(
+                do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0
+            )
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        seed = seed if sampling.temperature > 0 else None
+        with torch.inference_mode(), self._seeded(seed):
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                return_dict_in_generate=True,
+                output_logits=want_logprobs,
+                **kwargs,
+            )
+        new = out.sequences[:, width:].tolist()
+        logprobs = self._logprobs(out.logits, out.sequences[:, width:]) if want_logprobs else None
+        return new, logprobs
+
+    def _lookup_batch(self, prompts: list[list[int]], input_ids: Any, attention: Any,
+                      kwargs: dict[str, Any], max_tokens: int) -> list[list[int]]:
+        """Greedy replies decoded from prompt-lookup drafts (lookup_decode.py)."""
+        cache_kwarg = self._cache_kwarg()
+        return greedy_lookup(
+            self.model, input_ids.to(self.device), attention.to(self.device), prompts,
+            max_tokens, self.stop_ids, cache=kwargs.get(cache_kwarg), cache_kwarg=cache_kwarg,
+            sources=list(self.recent_replies.values()), stats=self.lookup_stats,
+        )
+
+    def _remember_reply(self, prompt: list[int], reply: list[int], keep: int = 16) -> None:
+        """Keep the last `keep` distinct replies (with the prompt's last tokens before them, so
+        a reply's first tokens match) as draft sources: agents repeat themselves (KEEP)."""
+        entry = np.asarray([*prompt[-NGRAM:], *reply], dtype=np.int64)
+        key = entry.tobytes()
+        self.recent_replies[key] = entry
+        self.recent_replies.move_to_end(key)
+        while len(self.recent_replies) > keep:
+            self.recent_replies.popitem(last=False)
 
     def _score(self, request: ChatRequest) -> Completion:
         """A request with candidates: their log-probabilities, no generated text."""

@@ -1,0 +1,149 @@
+"""Prompt-lookup greedy decoding (llm/lookup_decode.py): drafts, and replies equal to transformers'
+greedy `generate` (a tiny random Llama in float32 for the batch plumbing; the real embedded model,
+slow, for the replies that matter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from memagent.llm.lookup_decode import Stats, draft, greedy_lookup
+from memagent.types import ChatRequest, SamplingParams
+
+
+def test_draft_takes_what_followed_the_longest_latest_ngram() -> None:
+    tokens = np.array([5, 1, 2, 3, 9, 9, 1, 2, 3, 7, 8, 4, 1, 2, 3])
+    assert draft(tokens, size=3) == [7, 8, 4]  # (1, 2, 3) last seen before the tail: then 7, 8, 4
+    assert draft(np.array([1, 2, 6, 2, 9, 4, 3, 2]), size=2) == [9, 4]  # no 3-gram: latest 2
+    assert draft(np.array([1, 2, 3, 4]), size=4) == []  # 4 occurs nowhere before
+    assert draft(np.array([7, 1, 2, 3, 1, 2]), size=8) == [3, 1, 2]  # up to the end, no further
+    assert draft(np.array([3]), size=4) == []
+
+
+def test_draft_looks_in_earlier_replies_after_the_prompt() -> None:
+    reply = np.array([40, 41, 70, 71, 2])  # the prompt's last tokens, then a reply
+    assert draft(np.array([9, 9, 40, 41, 70]), [reply], size=4) == [71, 2]
+    own = np.array([40, 41, 70, 5, 9, 40, 41, 70])  # the row's own tokens come first
+    assert draft(own, [reply], size=4) == [5, 9, 40, 41]
+
+
+def _tiny(tokenizer: Any, lookup: bool, seed: int = 0) -> Any:
+    import torch
+
+    from memagent.llm.transformers_backend import TransformersLLM
+    from rl_helpers import tiny_llama
+
+    torch.manual_seed(seed)
+    model = tiny_llama(len(tokenizer.hf), tokenizer, initializer_range=0.4).eval()  # varied replies
+    return TransformersLLM(model, tokenizer, "tiny", prefix_reuse=True, lookup=lookup)
+
+
+def _requests(max_tokens: int) -> list[ChatRequest]:
+    from memagent.prompts import PromptTemplates
+
+    t = PromptTemplates()
+    chunks = ["The grass is green. " * 12 + "The magic number is 4821937.", "Nothing here. " * 30,
+              "A B C D A B C D A B C D " * 6]
+    return [ChatRequest(t.memory_update_messages(q, m, c), max_tokens)
+            for q in ("What is the magic number?", "Who is the mayor of the town?")
+            for m in ("", "Some memory.") for c in chunks]
+
+
+def _stop_token(replies: list[list[int]]) -> int:
+    """A token some replies have after their first two tokens and others never have, so that
+    as a stop token it ends rows at different steps (any token for one-token replies)."""
+    for reply in replies:
+        for token in reply[2:]:
+            if any(token not in other[:2] for other in replies) and any(
+                token not in other for other in replies
+            ):
+                return token
+    return replies[0][0]
+
+
+@pytest.mark.parametrize("max_tokens", [1, 2, 17, 40])
+def test_replies_equal_generate_on_a_tiny_model(tokenizer: Any, max_tokens: int) -> None:
+    """Batched, with prompt-prefix caches, rows finishing at different steps (a frequent token
+    made a stop token) and every budget from the prompt pass's token alone up: greedy's replies."""
+    plain, lookup = _tiny(tokenizer, lookup=False), _tiny(tokenizer, lookup=True)
+    lookup.model = plain.model
+    assert lookup.prefix is not None and plain.prefix is not None
+    lookup.prefix.model = plain.model
+    requests = _requests(max_tokens)
+    greedy = SamplingParams()
+    expected = plain.generate(requests, greedy)
+    replies = [c.completion_token_ids for c in expected]
+    for llm in (plain, lookup):
+        llm.stop_ids = {*llm.stop_ids, _stop_token(replies)}
+    expected = [c.completion_token_ids for c in plain.generate(requests, greedy)]
+    got = lookup.generate(requests, greedy)
+    assert [c.completion_token_ids for c in got] == expected
+    if max_tokens >= 17:
+        assert "stop" in {c.finish_reason for c in got}
+        assert len({len(ids) for ids in expected}) > 1  # rows end apart
+    # again: now every row's draft comes from the replies just given, and is taken
+    again = lookup.generate(requests, greedy)
+    assert [c.completion_token_ids for c in again] == expected
+    if max_tokens >= 2:
+        assert lookup.lookup_stats.accepted > 0
+
+
+def test_a_draft_is_checked_in_the_prompt_pass(tokenizer: Any) -> None:
+    """A reply seen before is drafted after the prompt: a repeat of it costs one pass."""
+    llm = _tiny(tokenizer, lookup=True)
+    request = _requests(6)[0]
+    first = llm.generate([request], SamplingParams())[0]
+    before = llm.lookup_stats.passes
+    again = llm.generate([request], SamplingParams())[0]
+    assert again.completion_token_ids == first.completion_token_ids
+    assert llm.lookup_stats.passes - before == 1
+
+
+def test_sampling_and_logprobs_take_generate(tokenizer: Any) -> None:
+    llm = _tiny(tokenizer, lookup=True)
+    request = _requests(4)[0]
+    llm.generate([request], SamplingParams(temperature=1.0, seed=3))
+    llm.generate([ChatRequest(request.messages, 4, want_logprobs=True)], SamplingParams())
+    assert llm.lookup_stats.passes == 0
+
+
+def test_greedy_lookup_counts_its_passes_and_tokens(tokenizer: Any) -> None:
+    from memagent.llm.padding import left_pad
+
+    llm = _tiny(tokenizer, lookup=False)
+    prompts = [llm.tokenizer.chat_ids(r.messages) for r in _requests(30)[:3]]
+    ids, mask = left_pad(prompts, llm.pad_id)
+    stats = Stats()
+    replies = greedy_lookup(llm.model, ids, mask, prompts, 30, set(), stats=stats)
+    assert [len(r) for r in replies] == [30, 30, 30]
+    assert stats.passes <= 30 and stats.accepted <= stats.drafted
+    # every token is greedy's own or an accepted draft token: 1 per pass and row, or accepted
+    assert sum(len(r) for r in replies) <= 3 * stats.passes + stats.accepted
+
+
+@pytest.mark.slow
+def test_real_memory_replies_equal_plain_greedy_in_fewer_passes(embedded_llm: Any) -> None:
+    """The embedded agent's own replies on README's example (a KEEP run and the needle's chunk
+    copied out), batched: the plain decoder's tokens, in fewer passes than tokens."""
+    from pathlib import Path
+
+    from memagent.llm.setup import resolve_setup
+
+    doc = (Path(__file__).parents[2] / "examples" / "needle-8k.txt").read_text()
+    question = "What is the special magic number for crystal-mango mentioned in the provided text?"
+    agent = resolve_setup().agent(embedded_llm)
+    at = doc.find("crystal-mango")
+    requests = [agent.job(doc[start:], question).next_request()
+                for start in (max(at - 600, 0), 0, len(doc) // 2)]
+    greedy = SamplingParams()
+    embedded_llm.lookup = False
+    try:
+        plain = [c.completion_token_ids for c in embedded_llm.generate(requests, greedy)]
+    finally:
+        embedded_llm.lookup = True
+    before = embedded_llm.lookup_stats.passes
+    got = [c.completion_token_ids for c in embedded_llm.generate(requests, greedy)]
+    assert got == plain
+    assert embedded_llm.lookup_stats.passes - before < max(len(ids) for ids in plain)
