@@ -101,12 +101,60 @@ def test_a_draft_is_checked_in_the_prompt_pass(tokenizer: Any) -> None:
     assert llm.lookup_stats.passes - before == 1
 
 
-def test_sampling_and_logprobs_take_generate(tokenizer: Any) -> None:
+def test_sampler_picks_by_the_inverse_cdf_of_the_distribution() -> None:
+    """A uniform number per position picks its token: distributed as p, never a token of no
+    mass (the ends of [0, 1) included), and the same number the same token."""
+    import torch
+
+    from memagent.llm.lookup_decode import Sampler
+
+    p = [0.5, 0.3, 0.0, 0.2, 0.0]
+    logits = torch.log(torch.tensor([p]))
+    sampler = Sampler(1.0)
+    u = torch.rand(20000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    picks = [sampler.pick(logits, u[i : i + 1])[0] for i in range(len(u))]
+    assert np.abs(np.bincount(picks, minlength=5) / len(u) - p).max() < 0.015
+    edges = torch.tensor([0.0, 0.5, 0.81, 1.0 - 1e-12], dtype=torch.float64)
+    assert sampler.pick(logits.expand(4, 5), edges) == [0, 1, 3, 3]
+
+
+def test_sampler_nucleus_matches_transformers_top_p() -> None:
+    import torch
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    from memagent.llm.lookup_decode import Sampler
+
+    logits = torch.randn(3, 50, generator=torch.Generator().manual_seed(1)) * 3
+    for top_p in (0.3, 0.8, 0.95):
+        ours = Sampler(0.7, top_p).probs(logits)
+        warped = TopPLogitsWarper(top_p)(None, logits / 0.7)
+        assert torch.allclose(ours, torch.softmax(warped, dim=-1), atol=1e-6)
+
+
+def test_sampled_replies_repeat_by_seed_and_carry_the_models_logprobs(tokenizer: Any) -> None:
+    """Through the backend, sampled with a seed per request (a batch, prefix caches, drafts from
+    earlier replies): the same seed gives the same reply whatever was drafted and whatever else
+    is in the batch, and each token's log-prob is the raw model's at that position of prompt +
+    reply (what the RL loss recomputes)."""
+    import torch
+
     llm = _tiny(tokenizer, lookup=True)
-    request = _requests(4)[0]
-    llm.generate([request], SamplingParams(temperature=1.0, seed=3))
-    llm.generate([ChatRequest(request.messages, 4, want_logprobs=True)], SamplingParams())
-    assert llm.lookup_stats.passes == 0
+    requests = [ChatRequest(r.messages, 24, seed=5 + i, want_logprobs=True)
+                for i, r in enumerate(_requests(24)[:4])]
+    sampling = SamplingParams(temperature=1.0)
+    first = llm.generate(requests, sampling)
+    again = llm.generate(requests, sampling)  # now drafted from the replies just given
+    assert [c.completion_token_ids for c in again] == [c.completion_token_ids for c in first]
+    assert llm.lookup_stats.accepted > 0
+    alone = llm.generate(requests[2:3], sampling)[0]  # a request's seed, whatever its batch
+    assert alone.completion_token_ids == first[2].completion_token_ids
+    for c in first:
+        ids = torch.as_tensor([c.prompt_token_ids + c.completion_token_ids])
+        with torch.inference_mode():
+            lp = torch.log_softmax(llm.model(input_ids=ids).logits[0].float(), dim=-1)
+        n = len(c.prompt_token_ids)
+        expected = [lp[n - 1 + j, t].item() for j, t in enumerate(c.completion_token_ids)]
+        assert c.logprobs is not None and np.allclose(c.logprobs, expected, atol=1e-4)
 
 
 def test_greedy_lookup_counts_its_passes_and_tokens(tokenizer: Any) -> None:

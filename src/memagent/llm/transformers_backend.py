@@ -8,9 +8,10 @@ the RL loss compares against.
 With `prefix_reuse` (default) the KV cache of prompt prefixes shared across requests (chat
 template + instruction + question within a job; the chunk across questions in the chunk-first
 layout) is computed once and reused (prefix_cache.py); greedy outputs equal the no-reuse path.
-With `lookup` (default) greedy replies are decoded several tokens per pass from drafts copied out
-of the prompt and recent replies (lookup_decode.py): greedy's choices at every position, in a
-fraction of the passes. Sampled replies and replies with log-probs take transformers' `generate`.
+With `lookup` (default) replies are decoded several tokens per pass from drafts copied out of the
+prompt and recent replies (lookup_decode.py): greedy's choices at every position, or, sampling,
+tokens distributed exactly as plain sampling's, in a fraction of the passes. `lookup=False`:
+transformers' `generate`, one token per pass.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from memagent.errors import BackendError, InputError, ModelNotFound
 from memagent.llm.hf_tokenizer import HFTokenizer
-from memagent.llm.lookup_decode import NGRAM, Stats, greedy_lookup
+from memagent.llm.lookup_decode import NGRAM, Greedy, Sampler, Stats, lookup_generate
 from memagent.llm.padding import left_pad
 from memagent.llm.prefix_cache import PrefixStore, batch_inputs
 from memagent.types import ChatRequest, Completion, SamplingParams, Scheduling
@@ -183,11 +184,11 @@ class TransformersLLM:
             kwargs[self._cache_kwarg()] = cache
         else:
             input_ids, attention = left_pad(prompts, self.pad_id)
-        greedy_lookup_path = self.lookup and sampling.temperature == 0 and not want_logprobs
         try:
-            if greedy_lookup_path:
-                new, logprob_rows = self._lookup_batch(prompts, input_ids, attention,
-                                                       kwargs, max_tokens), None
+            if self.lookup:
+                new, logprob_rows = self._lookup_batch(prompts, input_ids, attention, kwargs,
+                                                       max_tokens, sampling,
+                                                       [r.seed for r in requests], want_logprobs)
             else:
                 new, logprob_rows = self._hf_generate(input_ids, attention, kwargs, sampling,
                                                       requests[0].seed, want_logprobs)
@@ -199,7 +200,7 @@ class TransformersLLM:
         completions = []
         for row, ids in enumerate(new):
             ids, finish = self._trim(ids)
-            if greedy_lookup_path:
+            if self.lookup:
                 self._remember_reply(prompts[row], ids)
             completions.append(
                 Completion(
@@ -242,14 +243,22 @@ class TransformersLLM:
         return new, logprobs
 
     def _lookup_batch(self, prompts: list[list[int]], input_ids: Any, attention: Any,
-                      kwargs: dict[str, Any], max_tokens: int) -> list[list[int]]:
-        """Greedy replies decoded from prompt-lookup drafts (lookup_decode.py)."""
+                      kwargs: dict[str, Any], max_tokens: int, sampling: SamplingParams,
+                      seeds: list[int | None], want_logprobs: bool,
+                      ) -> tuple[list[list[int]], list[list[float]] | None]:
+        """Replies decoded from prompt-lookup drafts (lookup_decode.py); sampled, each from its
+        own request's seed (None: torch's global RNG)."""
+        chooser: Greedy | Sampler = Greedy(want_logprobs)
+        if sampling.temperature > 0:
+            chooser = Sampler(sampling.temperature, sampling.top_p, want_logprobs)
         cache_kwarg = self._cache_kwarg()
-        return greedy_lookup(
+        replies = lookup_generate(
             self.model, input_ids.to(self.device), attention.to(self.device), prompts,
-            max_tokens, self.stop_ids, cache=kwargs.get(cache_kwarg), cache_kwarg=cache_kwarg,
-            sources=list(self.recent_replies.values()), stats=self.lookup_stats,
+            max_tokens, self.stop_ids, chooser, cache=kwargs.get(cache_kwarg),
+            cache_kwarg=cache_kwarg, sources=list(self.recent_replies.values()),
+            stats=self.lookup_stats, seeds=seeds,
         )
+        return [r for r, _ in replies], ([lp for _, lp in replies] if want_logprobs else None)
 
     def _remember_reply(self, prompt: list[int], reply: list[int], keep: int = 16) -> None:
         """Keep the last `keep` distinct replies (with the prompt's last tokens before them, so
