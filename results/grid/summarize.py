@@ -12,16 +12,22 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PAIRS = [("plain-8k", "shipped-8k", "decoder: plain generate vs prompt lookup (gate: each side <= 2)"),
-         ("shipped-8k", "c256-8k", "lever: 512- vs 256-token chunks (rule in PREREGISTRATION.md)")]
+SHIPPED = ("shipped-8k", "shipped-rel-8k")
+PAIRS = [(("plain-8k", "plain-rel-8k"), SHIPPED,
+          "decoder: plain generate (A) vs prompt lookup (B); gate: each side <= 2 of 100"),
+         (SHIPPED, ("c256-8k", "c256-rel-8k"),
+          "lever: 512- (A) vs 256-token chunks (B); rule in PREREGISTRATION.md")]
 
 
-def load(cell: str) -> dict[str, dict]:
-    path = HERE / cell / "samples.jsonl"
-    if not path.exists():
-        return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {r["id"]: r for r in rows if r.get("method") == "memagent"}
+def load(*cells: str) -> dict[str, dict]:
+    """The memagent samples of the cells, by id (answered ones; budget errors are not scored)."""
+    out: dict[str, dict] = {}
+    for cell in cells:
+        path = HERE / cell / "samples.jsonl"
+        if path.exists():
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            out.update({r["id"]: r for r in rows if r.get("method") == "memagent"})
+    return out
 
 
 def cells() -> list[str]:
@@ -54,14 +60,15 @@ def cell_table(names: list[str]) -> list[str]:
     return lines
 
 
-def paired(a: str, b: str, title: str) -> list[str]:
-    ra, rb = load(a), load(b)
+def paired(a: tuple[str, ...], b: tuple[str, ...], title: str) -> list[str]:
+    ra, rb = load(*a), load(*b)
     ids = sorted(set(ra) & set(rb))
     if not ids:
         return []
-    lines = [f"### {title}", "", f"`{a}` (A) vs `{b}` (B), the same {len(ids)} samples:", "",
+    lines = [f"### {title}", "", f"{' + '.join(a)} (A) vs {' + '.join(b)} (B), the same "
+             f"{len(ids)} samples:", "",
              "| task | n | right only A | right only B | both | neither | mean A | mean B | "
-             "s per sample A / B |", "|---|---|---|---|---|---|---|---|---|"]
+             "same final memory | s per sample A / B |", "|---|---|---|---|---|---|---|---|---|---|"]
     by_task: dict[str, list[str]] = defaultdict(list)
     for i in ids:
         by_task[ra[i]["task"]].append(i)
@@ -77,8 +84,10 @@ def paired(a: str, b: str, title: str) -> list[str]:
         mean_b = 100 * sum(rb[i]["score"] for i in group) / len(group)
         sec_a = sum(ra[i]["seconds"] for i in group) / len(group)
         sec_b = sum(rb[i]["seconds"] for i in group) / len(group)
+        same = sum(ra[i].get("memory") == rb[i].get("memory") for i in group)
         lines.append(f"| {task} | {len(group)} | {counts[0]} | {counts[1]} | {counts[2]} | "
-                     f"{counts[3]} | {mean_a:.0f} | {mean_b:.0f} | {sec_a:.1f} / {sec_b:.1f} |")
+                     f"{counts[3]} | {mean_a:.0f} | {mean_b:.0f} | {same} | "
+                     f"{sec_a:.1f} / {sec_b:.1f} |")
     return [*lines, ""]
 
 
