@@ -12,7 +12,8 @@ through each, at each thread count:
   of that time beyond the prompt pass (reply tokens / (replies s - prompt tokens / prefill tok/s));
 - identical: those replies identical to the first engine's (torch float32) at the same threads;
 - ask s: end-to-end `ask` on README's example (examples/needle-8k.txt, README's question) under
-  the embedded profile as shipped, its answer and prompt tokens; with --long, the same on a
+  the embedded profile as shipped, its answer and prompt tokens, and the prompt tokens computed
+  (not served from the prefix cache) per document token; with --long, the same on a
   held-out niah_single_2 document of that length (RULER's essay haystack: needs dict-devil).
 
     python bench/engines.py [--threads 1,2] [--engines fp32,bf16,bf16+lookup] [--n 8] [--long 128k]
@@ -118,14 +119,22 @@ def long_document(length: str) -> tuple[str, str, str]:
     return sample.context, sample.question, ", ".join(sample.answers)
 
 
-def ask(llm: Any, doc: str, question: str) -> tuple[float, str, int]:
-    """(seconds, answer, prompt tokens) of one question under the shipped profile."""
+def ask(llm: Any, doc: str, question: str) -> tuple[float, str, int, int]:
+    """(seconds, answer, prompt tokens, prompt tokens served from the prefix cache) of one
+    question under the shipped profile."""
     from memagent.llm.setup import resolve_setup
 
     agent = resolve_setup().agent(llm)
+    cached = llm.prefix.reused_tokens if llm.prefix is not None else 0
     t0 = time.perf_counter()
     result = agent.ask(doc, question)
-    return time.perf_counter() - t0, str(result.answer), result.usage.prompt_tokens
+    seconds = time.perf_counter() - t0
+    cached = (llm.prefix.reused_tokens if llm.prefix is not None else 0) - cached
+    return seconds, str(result.answer), result.usage.prompt_tokens, cached
+
+
+def _tokens(llm: Any, text: str) -> int:
+    return len(llm.tokenizer.encode(text))
 
 
 def measure(engine: str, threads: int, n: int, repeats: int,
@@ -143,15 +152,20 @@ def measure(engine: str, threads: int, n: int, repeats: int,
     decode = reply_tokens / max(replies_s - prompt_tokens / prefill, 1e-9)
     ref = reference.setdefault(threads, texts)  # the first engine (fp32) is the reference
     same = sum(a == b for a, b in zip(ref, texts, strict=True))
-    ask_s, answer, ask_tokens = ask(llm, (ROOT / DOCS[0]).read_text(), QUESTION)
+    doc = (ROOT / DOCS[0]).read_text()
+    ask_s, answer, ask_tokens, cached = ask(llm, doc, QUESTION)
     row = {"engine": engine, "precision": llm.dtype, "threads": threads,
            "load_s": round(load_s, 1), "prefill_tok_s": round(prefill),
            "replies_s": round(replies_s, 2), "reply_tokens": reply_tokens, "passes": passes,
            "decode_tok_s": round(decode, 1), "identical_to_fp32": f"{same}/{len(texts)}",
-           "ask_s": round(ask_s, 1), "ask_prompt_tokens": ask_tokens, "ask_answer": answer}
+           "ask_s": round(ask_s, 1), "ask_prompt_tokens": ask_tokens,
+           "ask_computed_per_doc_token": round((ask_tokens - cached) / _tokens(llm, doc), 2),
+           "ask_answer": answer}
     if long is not None:
-        long_s, long_answer, long_tokens = ask(llm, long[0], long[1])
+        long_s, long_answer, long_tokens, long_cached = ask(llm, long[0], long[1])
         row.update(long_ask_s=round(long_s, 1), long_prompt_tokens=long_tokens,
+                   long_computed_per_doc_token=round(
+                       (long_tokens - long_cached) / _tokens(llm, long[0]), 2),
                    long_answer=long_answer, long_expected=long[2])
     row["load_avg_1m"] = round(os.getloadavg()[0], 1)
     return row
