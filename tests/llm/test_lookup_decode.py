@@ -195,3 +195,38 @@ def test_real_memory_replies_equal_plain_greedy_in_fewer_passes(embedded_llm: An
     got = [c.completion_token_ids for c in embedded_llm.generate(requests, greedy)]
     assert got == plain
     assert embedded_llm.lookup_stats.passes - before < max(len(ids) for ids in plain)
+
+
+def _ask(args: list[str], tmp_path: Any) -> Any:
+    import subprocess
+    import sys
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The grass is green. The key is 4821937. The sky is blue.\n")
+    return subprocess.run(
+        [sys.executable, "-m", "memagent.cli", "ask", str(doc), "-q", "What is the key?",
+         "--output", "8", "--memory", "16", "--json", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_cli_decoding_option_names_itself_and_keeps_greedy_replies(
+    tiny_llama_dir: Any, tmp_path: Any
+) -> None:
+    import json
+
+    runs = {d: _ask(["--model", str(tiny_llama_dir), "--decoding", d], tmp_path)
+            for d in ("lookup", "plain")}
+    for proc in runs.values():
+        assert proc.returncode == 0, proc.stderr
+    assert "(torch engine, float32, prompt-lookup decoding) ready" in runs["lookup"].stderr
+    assert "(torch engine, float32) ready" in runs["plain"].stderr
+    answers = {d: json.loads(p.stdout) for d, p in runs.items()}
+    assert answers["lookup"]["answer"] == answers["plain"]["answer"]
+
+
+def test_cli_refuses_an_unknown_decoding_in_one_line(tmp_path: Any) -> None:
+    proc = _ask(["--decoding", "beam"], tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "unknown decoding 'beam': use lookup or plain" in proc.stderr
+    assert "Traceback" not in proc.stderr
