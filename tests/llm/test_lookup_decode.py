@@ -228,5 +228,5 @@ def test_cli_decoding_option_names_itself_and_keeps_greedy_replies(
 def test_cli_refuses_an_unknown_decoding_in_one_line(tmp_path: Any) -> None:
     proc = _ask(["--decoding", "beam"], tmp_path)
     assert proc.returncode == 3, proc.stderr
-    assert "unknown decoding 'beam': use lookup or plain" in proc.stderr
+    assert "unknown decoding 'beam': use auto, lookup or plain" in proc.stderr
     assert "Traceback" not in proc.stderr

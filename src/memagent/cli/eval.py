@@ -182,7 +182,7 @@ def eval_command(
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
     engine: EngineOpt = "auto",
-    decoding: DecodingOpt = "lookup",
+    decoding: DecodingOpt = "auto",
     profile: ProfileOpt = "auto",
     window: WindowOpt = None,
     query: QueryOpt = None,

@@ -73,9 +73,10 @@ EngineOpt = Annotated[
 DecodingOpt = Annotated[
     str,
     typer.Option(
-        help="Greedy replies of a local model: lookup (drafts copied from the prompt and recent "
-        "replies, checked several tokens per pass: greedy's choices, fewer passes; "
-        "docs/engines.md) or plain (transformers' generate, one token per pass)."
+        help="Replies of a local model: lookup (drafts copied from the prompt and recent "
+        "replies, checked several tokens per pass: the same tokens, or the same sampling "
+        "distribution, in fewer passes; docs/engines.md) or plain (transformers' generate, one "
+        "token per pass). Default auto: lookup on the CPU, plain on a GPU."
     ),
 ]
 BaseUrlOpt = Annotated[
@@ -162,7 +163,7 @@ class ModelArgs:
     base: bool = False
     dtype: str | None = None
     engine: str = "auto"
-    decoding: str = "lookup"
+    decoding: str = "auto"
     profile: str = "auto"
     window: int | None = None
     query: int | None = None

@@ -113,7 +113,7 @@ def serve_command(
     base: BaseOpt = False,
     dtype: DtypeOpt = None,
     engine: EngineOpt = "auto",
-    decoding: DecodingOpt = "lookup",
+    decoding: DecodingOpt = "auto",
     profile: ProfileOpt = "auto",
     window: WindowOpt = None,
     query: QueryOpt = None,

@@ -7,7 +7,8 @@
 - backend="vllm": vLLM's offline engine (optional extra, GPU).
 Local weights on the CPU run on an engine: torch (the model as loaded, float32 or bfloat16) or int8
 (llm/int8.py: the decoder's linear layers quantized to int8 in memory); `engine` picks one.
-Their greedy replies are decoded from prompt-lookup drafts (llm/lookup_decode.py) unless
+Their replies are decoded from prompt-lookup drafts (llm/lookup_decode.py) on the CPU (`decoding`
+auto or lookup), with transformers' `generate` on a GPU (auto: not measured there) or when
 `decoding="plain"`.
 """
 
@@ -39,9 +40,10 @@ class BackendOptions:
     # local weights on the CPU: torch (the model as loaded) | int8 (llm/int8.py); auto: the
     # default for the model and device (memagent.llm.int8.pick_engine)
     engine: str = "auto"
-    # greedy replies of the local engines: lookup (drafted from the prompt, several tokens per
-    # pass: llm/lookup_decode.py) | plain (transformers' generate, one token per pass)
-    decoding: str = "lookup"
+    # replies of the local engines: lookup (drafted from the prompt, several tokens per pass:
+    # llm/lookup_decode.py) | plain (transformers' generate, one token per pass); auto: lookup
+    # on the CPU, plain on a GPU (where it was not measured)
+    decoding: str = "auto"
     max_concurrency: int = 8
     timeout: float = 300.0
     max_retries: int = 5
@@ -54,14 +56,14 @@ class ApproximateTokenizerWarning(UserWarning):
     pass
 
 
-DECODINGS = ("lookup", "plain")
+DECODINGS = ("auto", "lookup", "plain")
 
 
-def decoding_lookup(decoding: str) -> bool:
-    """Whether greedy replies are decoded from prompt-lookup drafts (`decoding` checked)."""
+def decoding_lookup(decoding: str, device: str = "cpu") -> bool:
+    """Whether replies on `device` are decoded from prompt-lookup drafts (`decoding` checked)."""
     if decoding not in DECODINGS:
-        raise InputError(f"unknown decoding {decoding!r}: use lookup or plain")
-    return decoding == "lookup"
+        raise InputError(f"unknown decoding {decoding!r}: use auto, lookup or plain")
+    return decoding == "lookup" or (decoding == "auto" and device.startswith("cpu"))
 
 
 def _backend(opts: BackendOptions) -> str:
@@ -97,6 +99,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     if overrides:
         opts = BackendOptions(**{**opts.__dict__, **overrides})
     backend = _backend(opts)
+    decoding_lookup(opts.decoding)  # an unknown value is refused before any weights load
     if backend == "transformers":
         from memagent.llm.int8 import engine_dtype, pick_engine, quantize_int8
         from memagent.llm.setup import backend_dtype, model_profile
@@ -108,8 +111,8 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
             device=opts.device,
             dtype=engine_dtype(engine, backend_dtype(opts), opts.dtype),
             max_batch=opts.max_batch,
-            lookup=decoding_lookup(opts.decoding),
         )
+        local.lookup = decoding_lookup(opts.decoding, str(local.device))
         local.engine = engine
         if engine == "int8":
             quantize_int8(local)

@@ -8,7 +8,7 @@ the RL loss compares against.
 With `prefix_reuse` (default) the KV cache of prompt prefixes shared across requests (chat
 template + instruction + question within a job; the chunk across questions in the chunk-first
 layout) is computed once and reused (prefix_cache.py); greedy outputs equal the no-reuse path.
-With `lookup` (default) replies are decoded several tokens per pass from drafts copied out of the
+With `lookup` (default on the CPU) replies are decoded several tokens per pass from drafts copied out of the
 prompt and recent replies (lookup_decode.py): greedy's choices at every position, or, sampling,
 tokens distributed exactly as plain sampling's, in a fraction of the passes. `lookup=False`:
 transformers' `generate`, one token per pass.
@@ -52,7 +52,7 @@ class TransformersLLM:
         name: str,
         max_batch: int = 16,
         prefix_reuse: bool = True,
-        lookup: bool = True,
+        lookup: bool | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -64,8 +64,9 @@ class TransformersLLM:
         self.stop_ids = self._stop_ids()
         # KV caches of shared prompt prefixes (see prefix_cache.py); None: every prompt from scratch
         self.prefix: PrefixStore | None = PrefixStore(model) if prefix_reuse else None
-        # greedy replies drafted from the prompt and from recent replies (lookup_decode.py)
-        self.lookup = lookup
+        # replies drafted from the prompt and from recent replies (lookup_decode.py); None: on the
+        # CPU only (not measured on a GPU)
+        self.lookup = lookup if lookup is not None else self.device.type == "cpu"
         self.recent_replies: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.lookup_stats = Stats()
         self.scheduling: Scheduling = "rounds"  # one padded batch per round
@@ -105,7 +106,7 @@ class TransformersLLM:
         dtype: str | None = None,
         max_batch: int = 16,
         prefix_reuse: bool = True,
-        lookup: bool = True,
+        lookup: bool | None = None,
     ) -> TransformersLLM:
         import torch
         from transformers import AutoModelForCausalLM

@@ -65,10 +65,10 @@ class RolloutConfig(_Section):
         "may also write them flat, rollout.chunk / memory / output / query / window",
     )
     max_batch: int = Field(64, ge=1, description="requests per generate call (local backend)")
-    decoding: Literal["lookup", "plain"] = Field(
-        "lookup", description="lookup: drafts from the prompt checked several tokens per pass, "
+    decoding: Literal["auto", "lookup", "plain"] = Field(
+        "auto", description="lookup: drafts from the prompt checked several tokens per pass, "
         "tokens distributed as plain sampling's (llm/lookup_decode.py); plain: transformers' "
-        "generate",
+        "generate; auto: lookup on the CPU, plain on a GPU",
     )
 
     @model_validator(mode="before")

@@ -153,6 +153,7 @@ class Trainer:
     """Owns the accelerator, the policy/backend, the learner, the question stream and the files."""
 
     def __init__(self, cfg: TrainConfig) -> None:
+        from memagent.llm import decoding_lookup
         from memagent.llm.registry import resolve_model
         from memagent.llm.transformers_backend import TransformersLLM
 
@@ -166,14 +167,15 @@ class Trainer:
             weights = resolve_model(cfg.model, base=True)
             self.llm = TransformersLLM.load(
                 weights, device=str(self.acc.device), dtype="float32",
-                max_batch=cfg.rollout.max_batch, lookup=cfg.rollout.decoding == "lookup",
+                max_batch=cfg.rollout.max_batch,
             )  # fmt: skip
             self.llm.set_model(_trainable_adapter(self.llm.model, self.resume_from or cfg.adapter))
         else:
             self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
                 self.resume_from or base, device=str(self.acc.device), dtype="float32",
-                max_batch=cfg.rollout.max_batch, lookup=cfg.rollout.decoding == "lookup",
+                max_batch=cfg.rollout.max_batch,
             )  # fmt: skip
+        self.llm.lookup = decoding_lookup(cfg.rollout.decoding, str(self.acc.device))
         if cfg.gradient_checkpointing:
             self.llm.model.gradient_checkpointing_enable()
         ref = None
