@@ -61,3 +61,22 @@ def test_an_empty_document_has_no_chunks_and_the_report_round_trips(tokenizer):
     assert CostReport(**report.to_json()) == report
     summary = report.summary()
     assert "1,000 tokens in 16 chunks" in summary and "5,000 prompt tokens" in summary
+
+
+def test_cached_prompt_tokens_are_summed_and_reported(tokenizer):
+    """Prompt tokens a backend served from its prefix cache add up per run and the summary says
+    how many were computed per 1K document tokens; none cached, the summary is as before."""
+    from memagent.types import Completion
+
+    usage = Usage()
+    for cached in (0, 80, 95):
+        usage.add(Completion("KEEP", 700, 3, cached_tokens=cached))
+    other = Usage()
+    other.add(Completion("x", 100, 1, cached_tokens=25))
+    usage.merge(other)
+    assert usage.cached_tokens == 200 and usage.prompt_tokens == 2200
+    b = Budgets(chunk=64, memory=48, output=32).resolve(tokenizer, PromptTemplates())
+    report = cost_report(1000, b, usage)
+    assert CostReport(**report.to_json()) == report
+    assert "200 from the prefix cache: 2000 computed per 1K" in report.summary()
+    assert "prefix cache" not in cost_report(1000, b, Usage(prompt_tokens=5)).summary()

@@ -180,9 +180,13 @@ def test_prefix_reuse_equals_plain_path_on_a_tiny_model(tokenizer):
     reuse.prefix.model = plain.model
     requests = _requests(["What is the magic number?", "Who is the mayor?"], ["", "Some memory."])
     greedy = SamplingParams()
-    batched = [c.completion_token_ids for c in reuse.generate(requests, greedy)]
+    completions = reuse.generate(requests, greedy)
+    batched = [c.completion_token_ids for c in completions]
     assert batched == [c.completion_token_ids for c in plain.generate(requests, greedy)]
     assert reuse.prefix.reused_tokens > 0
+    # each completion says how much of its prompt came from the cache (OpenAI's cached_tokens)
+    assert sum(c.cached_tokens for c in completions) == reuse.prefix.reused_tokens
+    assert all(0 <= c.cached_tokens < c.prompt_tokens for c in completions)
     again = [reuse.generate([r], greedy)[0].completion_token_ids for r in requests[:3]]
     assert again == batched[:3]
 

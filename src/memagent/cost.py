@@ -24,16 +24,21 @@ class CostReport:
     model_input_bound: int  # the cost model's upper bound on prompt tokens for this N
     full_context_input: int  # prompt tokens a full-context model would need (one window)
     attention_ratio: float  # memagent / full-context attention work (sum of squared lengths)
+    tokens_cached: int = 0  # of tokens_read, served from the backend's prefix KV cache
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
         per_k = 1000 * self.tokens_read / max(self.document_tokens, 1)
+        cached = ""
+        if self.tokens_cached:
+            computed = 1000 * (self.tokens_read - self.tokens_cached) / max(self.document_tokens, 1)
+            cached = f"; {self.tokens_cached:,} from the prefix cache: {computed:.0f} computed per 1K"
         return (
             f"document {self.document_tokens:,} tokens in {self.chunks} chunks; read "
             f"{self.tokens_read:,} prompt tokens ({per_k:.0f} per 1K document tokens, bound "
-            f"{self.model_input_bound:,}), wrote {self.tokens_written:,}; a full-context model "
+            f"{self.model_input_bound:,}{cached}), wrote {self.tokens_written:,}; a full-context model "
             f"needs a {self.full_context_input:,}-token window; attention work ratio "
             f"memagent/full = {self.attention_ratio:.3g}"
         )
@@ -59,4 +64,5 @@ def cost_report(n: int, b: ResolvedBudgets, usage: Usage) -> CostReport:
         memagent_input_bound(n, b),
         full,
         ours / theirs,
+        usage.cached_tokens,
     )

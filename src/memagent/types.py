@@ -72,6 +72,9 @@ class Completion:
     # A request with candidates: each candidate reply's summed log-probability (end of turn
     # included), in the request's order; None for a generated reply.
     scores: list[float] | None = None
+    # Prompt tokens served from a KV cache of earlier requests instead of being computed (the
+    # local backend's prefix reuse; OpenAI's usage.prompt_tokens_details.cached_tokens).
+    cached_tokens: int = 0
 
 
 @runtime_checkable
@@ -147,6 +150,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     backend_seconds: float = 0.0
+    cached_tokens: int = 0  # of prompt_tokens, served from a KV cache (not kept in traces)
     per_step: list[dict[str, float]] = field(default_factory=list, repr=False)
 
     @property
@@ -158,9 +162,11 @@ class Usage:
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
         self.backend_seconds += completion.seconds
+        self.cached_tokens += completion.cached_tokens
 
     def merge(self, other: Usage) -> None:
         self.requests += other.requests
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.backend_seconds += other.backend_seconds
+        self.cached_tokens += other.cached_tokens

@@ -32,3 +32,5 @@ def test_the_served_embedded_agent_answers_as_ask(embedded_llm, tmp_path):
     assert reply.choices[0].message.content == (expected.answer if expected.answer is not None
                                                 else expected.raw_answer)
     assert reply.usage.prompt_tokens == expected.usage.prompt_tokens
+    # the job's prompts share the instruction and question: the client sees what was cached
+    assert 0 < reply.usage.prompt_tokens_details.cached_tokens < reply.usage.prompt_tokens

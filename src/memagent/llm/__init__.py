@@ -111,8 +111,8 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
             device=opts.device,
             dtype=engine_dtype(engine, backend_dtype(opts), opts.dtype),
             max_batch=opts.max_batch,
-        )
-        local.lookup = decoding_lookup(opts.decoding, str(local.device))
+            lookup=None if opts.decoding == "auto" else decoding_lookup(opts.decoding),
+        )  # None: by the device the model landed on
         local.engine = engine
         if engine == "int8":
             quantize_int8(local)

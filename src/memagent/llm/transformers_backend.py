@@ -213,6 +213,7 @@ class TransformersLLM:
                     prompt_token_ids=prompts[row],
                     completion_token_ids=ids,
                     logprobs=logprob_rows[row][: len(ids)] if logprob_rows is not None else None,
+                    cached_tokens=plan.lengths[row] if plan is not None else 0,
                 )
             )
         return completions

@@ -111,6 +111,7 @@ class Result:
                 "requests": self.usage.requests,
                 "prompt_tokens": self.usage.prompt_tokens,
                 "completion_tokens": self.usage.completion_tokens,
+                "cached_tokens": self.usage.cached_tokens,
             },
             "cost": self.cost.to_json(),
             "steps": [s.to_json() for s in self.steps],
@@ -149,6 +150,7 @@ class Result:
             requests=usage_json.get("requests", len(steps) + 1),
             prompt_tokens=usage_json["prompt_tokens"],
             completion_tokens=usage_json["completion_tokens"],
+            cached_tokens=usage_json.get("cached_tokens", 0),
         )
         n = record["document_tokens"]
         cost = record.get("cost")

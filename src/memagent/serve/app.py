@@ -188,7 +188,7 @@ async def _passthrough(service: Service, body: ChatRequestBody, plan: Plan) -> R
         done = await asyncio.to_thread(service.runner.passthrough, request, sampling)
     except MemAgentError as exc:
         raise api_error(exc, service.backend) from None
-    usage = usage_json(done.prompt_tokens, done.completion_tokens)
+    usage = usage_json(done.prompt_tokens, done.completion_tokens, done.cached_tokens)
     extra = {"path": "passthrough", "backend": service.backend}
     cid, model = completion_id(), service.settings.model_id
     headers = {"X-Memagent-Path": "passthrough"}
@@ -258,7 +258,7 @@ async def _memory(service: Service, body: ChatRequestBody, plan: Plan) -> Respon
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
-def _outcome(service: Service, task: Task, t0: float) -> tuple[str, dict[str, int], dict[str, Any]]:
+def _outcome(service: Service, task: Task, t0: float) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A finished chat task's answer text, usage and `memagent` field; its error as an ApiError."""
     error = task.error or (task.outcomes[0].error if task.outcomes else None)
     result = task.outcomes[0].result if task.outcomes else None
@@ -270,5 +270,6 @@ def _outcome(service: Service, task: Task, t0: float) -> tuple[str, dict[str, in
              "document_tokens": result.document_tokens, "answer_rule": result.rule.value,
              "raw_answer": result.raw_answer, "memory": result.memory,
              "requests": result.usage.requests, "seconds": round(time.perf_counter() - t0, 3)}
-    return text, usage_json(result.usage.prompt_tokens, result.usage.completion_tokens), extra
+    return text, usage_json(result.usage.prompt_tokens, result.usage.completion_tokens,
+                            result.usage.cached_tokens), extra
 

@@ -167,7 +167,7 @@ def answer_json(outcome: Outcome) -> dict[str, Any]:
             "document_tokens": r.document_tokens, "seconds": round(r.seconds, 3),
             "usage": {"prompt_tokens": r.usage.prompt_tokens,
                       "completion_tokens": r.usage.completion_tokens,
-                      "requests": r.usage.requests},
+                      "cached_tokens": r.usage.cached_tokens, "requests": r.usage.requests},
             "error": None}
 
 

@@ -122,12 +122,14 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
 
-def usage_json(prompt: int, completion: int) -> dict[str, int]:
+def usage_json(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    """OpenAI's usage object; `cached`: prompt tokens served from the backend's prefix cache."""
     return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached}}
 
 
-def chat_completion(cid: str, model: str, text: str, finish: str, usage: dict[str, int],
+def chat_completion(cid: str, model: str, text: str, finish: str, usage: dict[str, Any],
                     extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -138,7 +140,7 @@ def chat_completion(cid: str, model: str, text: str, finish: str, usage: dict[st
 
 
 def chat_chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None,
-               usage: dict[str, int] | None = None) -> dict[str, Any]:
+               usage: dict[str, Any] | None = None) -> dict[str, Any]:
     choices = [] if usage is not None else [
         {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
     body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk",
