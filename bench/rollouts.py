@@ -3,7 +3,9 @@
 The questions of configs/rl/rl-smollm2-v6.yaml's stream (its task mix, 1-4 chunks of 512 tokens),
 sampled as its steps sample them (group size 4, 2 questions, temperature 1, log-probs kept), by
 the embedded agent in the trainer's precision (float32) and in bfloat16, each with transformers'
-`generate` (plain) and with lookup decoding (llm/lookup_decode.py), interleaved, one thread:
+`generate` (plain) and with lookup decoding (llm/lookup_decode.py), interleaved, one thread.
+`float32-lora:plain` is the trainer's path before this change (its LoRA-wrapped policy, plain);
+`float32:lookup` its path now (a merged copy, rollout.merge_adapter, and lookup):
 
     python bench/rollouts.py [--steps 3] [--threads 1]
 
@@ -27,9 +29,23 @@ CONFIG = "configs/rl/rl-smollm2-v6.yaml"
 
 
 def setup(dtype: str, decoding: str) -> Any:
+    """`float32-lora`: the trainer's policy before rollout.merge_adapter, the base model wrapped
+    with the shipped adapter (peft, not merged); else the embedded agent as loaded."""
     from memagent.llm import BackendOptions, load_llm
     from memagent.llm.setup import resolve_setup
 
+    if dtype == "float32-lora":
+        from peft import PeftModel
+
+        from memagent.llm.registry import resolve_model
+        from memagent.llm.transformers_backend import TransformersLLM
+
+        llm = TransformersLLM.load(resolve_model(None, base=True), device="cpu", dtype="float32",
+                                   lookup=decoding == "lookup")
+        adapter = ROOT / "src" / "memagent" / "assets" / "smollm2-memagent"
+        llm.set_model(PeftModel.from_pretrained(llm.model, str(adapter)).eval())
+        llm.profile = "smollm2-memagent"
+        return llm, resolve_setup().agent(llm)
     llm = load_llm(BackendOptions(dtype=dtype, device="cpu", decoding=decoding))
     return llm, resolve_setup().agent(llm)
 
@@ -54,7 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--arms", default="float32:plain,float32:lookup,bfloat16:plain,bfloat16:lookup")
+    ap.add_argument("--arms", default="float32-lora:plain,float32:plain,float32:lookup,bfloat16:lookup")
     ap.add_argument("--name", default="rollouts")
     args = ap.parse_args()
     import torch

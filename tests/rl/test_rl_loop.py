@@ -240,3 +240,27 @@ def test_rl_can_train_the_adapter_itself_and_resume(tiny_llama_dir: Path, tokeni
     assert json.loads((out / "final" / "recipe.json").read_text())["config"]["train_adapter"]
     with pytest.raises(ValueError, match="train_adapter"):
         build_config({**_tiny_config(model_dir, out, 1), "train_adapter": True})
+
+
+def test_rollouts_sample_from_a_merged_copy_of_the_lora_policy(tiny_llama_dir: Path) -> None:
+    """rollout.merge_adapter: the copy gives the wrapped policy's log-probs (the loss's old
+    log-probs stay the policy's), holds no adapter layers, and leaves the policy trainable."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from memagent.rl.trainer import merged_copy
+
+    torch.manual_seed(0)
+    policy = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)),
+                            LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
+                                       init_lora_weights=False))
+    merged = merged_copy(policy)
+    ids = torch.randint(0, 1000, (2, 12))
+    with torch.no_grad():
+        want = torch.log_softmax(policy(input_ids=ids).logits, -1)
+        got = torch.log_softmax(merged(input_ids=ids).logits, -1)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not any("lora" in name for name, _ in merged.named_modules())
+    assert any(p.requires_grad for p in policy.parameters())  # the policy still trains
+    assert not any(p.requires_grad for p in merged.parameters())

@@ -65,6 +65,11 @@ class RolloutConfig(_Section):
         "may also write them flat, rollout.chunk / memory / output / query / window",
     )
     max_batch: int = Field(64, ge=1, description="requests per generate call (local backend)")
+    merge_adapter: bool = Field(
+        True, description="sample from a copy of a LoRA policy with its adapter merged in "
+        "(refreshed every step: the same model, no adapter products per token); false: from the "
+        "wrapped policy itself",
+    )
     decoding: Literal["auto", "lookup", "plain"] = Field(
         "auto", description="lookup: drafts from the prompt checked several tokens per pass, "
         "tokens distributed as plain sampling's (llm/lookup_decode.py); plain: transformers' "

@@ -202,8 +202,18 @@ class Trainer:
             if self.acc.is_main_process:
                 checkpoint.truncate_jsonl(self.out / METRICS_FILE, self.state["step"])
 
+    def _sample_from_policy(self) -> None:
+        """Point the backend at the current policy: a LoRA policy merged into a fresh copy
+        (rollout.merge_adapter), else the policy itself (then only its caches are dropped)."""
+        policy = self.learner.policy
+        if self.cfg.rollout.merge_adapter and hasattr(policy, "merge_and_unload"):
+            self.llm.set_model(merged_copy(policy))
+        elif self.llm.model is not policy:
+            self.llm.set_model(policy)
+
     def _eval(self, tag: str) -> dict[str, float] | None:
         result = None
+        self._sample_from_policy()
         if self.acc.is_main_process:
             e = self.cfg.eval
             # seeded: every evaluation of a run draws from the same stream, and the training
@@ -240,6 +250,7 @@ class Trainer:
         t0 = time.perf_counter()
         torch.manual_seed(self.cfg.seed * 1_000_003 + step * 101 + self.acc.process_index)
         local_q = max(1, self.cfg.rollout.questions_per_step // self.acc.num_processes)
+        self._sample_from_policy()
         episodes, stats = collect(self.agent, self.stream, self.cfg.rollout, self.reward, local_q)
         episodes, stats = self._gather(episodes, stats)
         row: dict[str, Any] = {"step": step + 1, **stats.metrics(), **episode_metrics(episodes)}
@@ -315,6 +326,19 @@ class _NoBar:
     def update(self, n: int) -> None: ...
     def set_postfix(self, **kw: Any) -> None: ...
     def close(self) -> None: ...
+
+
+def merged_copy(policy: Any) -> Any:
+    """A LoRA-wrapped policy's weights with the adapter merged in, as a separate eval model (the
+    policy keeps training): rollouts then run plain linear layers, without the adapter's two
+    extra products per layer and token."""
+    import copy
+
+    import torch
+
+    with torch.no_grad():
+        merged = copy.deepcopy(policy).merge_and_unload()
+    return merged.requires_grad_(False).eval()
 
 
 def _trainable_adapter(model: Any, adapter: str | Path | None) -> Any:
