@@ -34,6 +34,15 @@ def cells() -> list[str]:
     return sorted(p.parent.name for p in HERE.glob("*/samples.jsonl"))
 
 
+def _outside_memory(row: dict) -> bool:
+    """The answer names something the final memory does not hold (each comma-separated part,
+    \\boxed{} and quotes stripped, looked up case-blind in the memory)."""
+    memory = (row.get("memory") or "").lower()
+    pred = (row.get("prediction") or "").replace("\\boxed{", "").replace("}", "")
+    parts = [p.strip(' "\'.').lower() for p in pred.split(",")]
+    return any(p and p not in memory for p in parts)
+
+
 def _repeats_a_line(memory: str) -> bool:
     lines = [" ".join(line.split()) for line in memory.splitlines() if line.strip()]
     return len(lines) != len(set(lines))
@@ -41,8 +50,8 @@ def _repeats_a_line(memory: str) -> bool:
 
 def cell_table(names: list[str]) -> list[str]:
     lines = ["| cell | task | length | accuracy % | right / n | s per sample | prompt tokens per "
-             "sample | repeats written (dropped by hygiene) | final memories repeating a line |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "sample | repeats written (dropped by hygiene) | final memories repeating a line | answers "
+             "naming what the memory does not hold |", "|---|---|---|---|---|---|---|---|---|---|"]
     for cell in names:
         groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
         for r in load(cell).values():
@@ -55,8 +64,9 @@ def cell_table(names: list[str]) -> list[str]:
             tokens = sum(r["prompt_tokens"] for r in rows) / n
             repeats = sum((r.get("hygiene") or {}).get("repeats", 0) for r in rows)
             held = sum(_repeats_a_line(r.get("memory") or "") for r in rows)
+            outside = sum(_outside_memory(r) for r in rows if not r.get("error"))
             lines.append(f"| {cell} | {task} | {length // 1024}K | {acc:.0f} | {right} / {n} | "
-                         f"{secs:.1f} | {tokens:,.0f} | {repeats} | {held} |")
+                         f"{secs:.1f} | {tokens:,.0f} | {repeats} | {held} | {outside} |")
     return lines
 
 
