@@ -204,9 +204,10 @@ def lookup_generate(
                 mask = mask[index]
                 live = [live[i] for i in keep]
             step = [rows[r] for r in live]
-            last = torch.as_tensor([[r.tokens[-1]] for r in step])
-            mask = run(step, mask, (last, torch.ones_like(last),
-                                    torch.as_tensor([[len(r.tokens) - 1] for r in step])))
+            device = input_ids.device
+            last = torch.as_tensor([[r.tokens[-1]] for r in step], device=device)
+            where = torch.as_tensor([[len(r.tokens) - 1] for r in step], device=device)
+            mask = run(step, mask, (last, torch.ones_like(last), where))
     return [(r.reply, r.logprobs) for r in rows]
 
 
