@@ -24,6 +24,7 @@ case "${1:?stage}" in
   c256-rel-8k)    memagent eval --chunk 256 --tasks vt --lengths 8k -n 20 --seed 0 "${REL[@]}" "${COMMON[@]}" --out results/grid/c256-rel-8k ;;
   base-8k)        memagent eval --base --tasks "$NEW" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/base-8k ;;
   shipped-32k)    memagent eval --tasks "$NEEDLES" --lengths 32k -n 10 --seed 1 "${COMMON[@]}" --out results/grid/shipped-32k ;;
+  shipped-rel-32k) memagent eval --tasks vt --lengths 32k -n 10 --seed 1 "${REL[@]}" "${COMMON[@]}" --out results/grid/shipped-rel-32k ;;
   shipped-128k)   memagent eval --tasks "$NEEDLES" --lengths 128k -n 10 --seed 1 "${COMMON[@]}" --out results/grid/shipped-128k ;;
   # issue 22's 1M target: one held-out 1M-token document (niah_single_1, the sample of v6-f32-1m)
   shipped-1m)     memagent eval --tasks niah_single_1 --lengths 1m -n 1 --seed 1 "${COMMON[@]}" --out results/grid/shipped-1m ;;
