@@ -125,7 +125,8 @@ def plot(path: Path) -> None:
     for k, length in enumerate(lengths):
         xs = [i + k * width for i in range(len(tasks))]
         vals = [data[t].get(length, (0, 0)) for t in tasks]
-        bars = ax.bar(xs, [v[0] for v in vals], width, label=f"{length // 1024}K")
+        label = f"{length // 2**20}M" if length >= 2**20 else f"{length // 1024}K"
+        bars = ax.bar(xs, [v[0] for v in vals], width, label=label)
         for bar, (_, n) in zip(bars, vals, strict=True):
             if n:
                 ax.annotate(str(n), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
