@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memagent.llm.lookup_decode import Stats, draft, greedy_lookup
+from memagent.llm.lookup_decode import Stats, draft, lookup_generate
 from memagent.types import ChatRequest, SamplingParams
 
 
@@ -157,14 +157,14 @@ def test_sampled_replies_repeat_by_seed_and_carry_the_models_logprobs(tokenizer:
         assert c.logprobs is not None and np.allclose(c.logprobs, expected, atol=1e-4)
 
 
-def test_greedy_lookup_counts_its_passes_and_tokens(tokenizer: Any) -> None:
+def test_lookup_generate_counts_its_passes_and_tokens(tokenizer: Any) -> None:
     from memagent.llm.padding import left_pad
 
     llm = _tiny(tokenizer, lookup=False)
     prompts = [llm.tokenizer.chat_ids(r.messages) for r in _requests(30)[:3]]
     ids, mask = left_pad(prompts, llm.pad_id)
     stats = Stats()
-    replies = greedy_lookup(llm.model, ids, mask, prompts, 30, set(), stats=stats)
+    replies = [r for r, _ in lookup_generate(llm.model, ids, mask, prompts, 30, set(), stats=stats)]
     assert [len(r) for r in replies] == [30, 30, 30]
     assert stats.passes <= 30 and stats.accepted <= stats.drafted
     # every token is greedy's own or an accepted draft token: 1 per pass and row, or accepted

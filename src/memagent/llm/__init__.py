@@ -59,11 +59,12 @@ class ApproximateTokenizerWarning(UserWarning):
 DECODINGS = ("auto", "lookup", "plain")
 
 
-def decoding_lookup(decoding: str, device: str = "cpu") -> bool:
-    """Whether replies on `device` are decoded from prompt-lookup drafts (`decoding` checked)."""
+def decoding_lookup(decoding: str) -> bool | None:
+    """`decoding` (checked) as TransformersLLM's `lookup`: True, False, or None for auto (the
+    backend decides by the device its model is on)."""
     if decoding not in DECODINGS:
         raise InputError(f"unknown decoding {decoding!r}: use auto, lookup or plain")
-    return decoding == "lookup" or (decoding == "auto" and device.startswith("cpu"))
+    return None if decoding == "auto" else decoding == "lookup"
 
 
 def _backend(opts: BackendOptions) -> str:
@@ -99,7 +100,7 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
     if overrides:
         opts = BackendOptions(**{**opts.__dict__, **overrides})
     backend = _backend(opts)
-    decoding_lookup(opts.decoding)  # an unknown value is refused before any weights load
+    lookup = decoding_lookup(opts.decoding)  # an unknown value is refused before any load
     if backend == "transformers":
         from memagent.llm.int8 import engine_dtype, pick_engine, quantize_int8
         from memagent.llm.setup import backend_dtype, model_profile
@@ -111,8 +112,8 @@ def load_llm(options: BackendOptions | None = None, **overrides: Any) -> LLM:
             device=opts.device,
             dtype=engine_dtype(engine, backend_dtype(opts), opts.dtype),
             max_batch=opts.max_batch,
-            lookup=None if opts.decoding == "auto" else decoding_lookup(opts.decoding),
-        )  # None: by the device the model landed on
+            lookup=lookup,
+        )
         local.engine = engine
         if engine == "int8":
             quantize_int8(local)

@@ -211,14 +211,6 @@ def lookup_generate(
     return [(r.reply, r.logprobs) for r in rows]
 
 
-def greedy_lookup(model: Any, input_ids: Any, attention: Any, prompts: Sequence[Sequence[int]],
-                  max_new_tokens: int, stop_ids: set[int], **kwargs: Any) -> list[list[int]]:
-    """`lookup_generate`'s greedy replies alone."""
-    replies = lookup_generate(model, input_ids, attention, prompts, max_new_tokens, stop_ids,
-                              Greedy(), **kwargs)
-    return [reply for reply, _ in replies]
-
-
 def _pass(model: Any, cache: Any, cache_kwarg: str, rows: list[Row], mask: Any,
           head: tuple[Any, Any, Any], drafting: Callable[[Row], list[int]], chooser: Chooser,
           limits: tuple[set[int], int], stats: Stats) -> Any:

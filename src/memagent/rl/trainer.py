@@ -167,15 +167,14 @@ class Trainer:
             weights = resolve_model(cfg.model, base=True)
             self.llm = TransformersLLM.load(
                 weights, device=str(self.acc.device), dtype="float32",
-                max_batch=cfg.rollout.max_batch,
+                max_batch=cfg.rollout.max_batch, lookup=decoding_lookup(cfg.rollout.decoding),
             )  # fmt: skip
             self.llm.set_model(_trainable_adapter(self.llm.model, self.resume_from or cfg.adapter))
         else:
             self.llm = TransformersLLM.load(  # CPU decoding is weight-bandwidth bound: batch wide
                 self.resume_from or base, device=str(self.acc.device), dtype="float32",
-                max_batch=cfg.rollout.max_batch,
+                max_batch=cfg.rollout.max_batch, lookup=decoding_lookup(cfg.rollout.decoding),
             )  # fmt: skip
-        self.llm.lookup = decoding_lookup(cfg.rollout.decoding, str(self.acc.device))
         if cfg.gradient_checkpointing:
             self.llm.model.gradient_checkpointing_enable()
         ref = None
