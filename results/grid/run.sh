@@ -22,6 +22,10 @@ case "${1:?stage}" in
   # lever 1 of issue 23 (PREREGISTRATION.md 2): 256-token chunks on the gate's samples
   c256-8k)        memagent eval --chunk 256 --tasks "$NEEDLES" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/c256-8k ;;
   c256-rel-8k)    memagent eval --chunk 256 --tasks vt --lengths 8k -n 20 --seed 0 "${REL[@]}" "${COMMON[@]}" --out results/grid/c256-rel-8k ;;
+  # lever 2 of issue 23 (PREREGISTRATION.md 3): decision "select" on the same samples
+  select-8k)      memagent eval --prompts results/grid/select.toml --tasks "$NEEDLES" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/select-8k ;;
+  select-rel-8k)  memagent eval --prompts results/grid/select.toml --tasks vt --lengths 8k -n 20 --seed 0 "${REL[@]}" "${COMMON[@]}" --out results/grid/select-rel-8k ;;
+  select-new-8k)  memagent eval --prompts results/grid/select.toml --tasks niah_multikey_2,niah_multikey_3,niah_multivalue --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/select-new-8k ;;
   base-8k)        memagent eval --base --tasks "$NEW" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/base-8k ;;
   shipped-32k)    memagent eval --tasks "$NEEDLES" --lengths 32k -n 10 --seed 1 "${COMMON[@]}" --out results/grid/shipped-32k ;;
   shipped-rel-32k) memagent eval --tasks vt --lengths 32k -n 10 --seed 1 "${REL[@]}" "${COMMON[@]}" --out results/grid/shipped-rel-32k ;;
