@@ -118,6 +118,10 @@ TASK_WEIGHTS = {
     "vt_code": 0.0,
     "vt_any": 0.0,  # v6: chains in a syntax drawn per episode from keywords x sigils x operators
     "vt_syntax": 0.0,  # v7: vt_any, and a hop may repeat the keyword on its right ("LET B = LET A")
+    # v8: hard negatives. 12-48 statements of the asked attribute for other keys of the same kind,
+    # all in one wording: only the key tells the asked one apart (RULER's multikey_2/3 haystacks
+    # are other keys' needles; v6 kept their values).
+    "multikey_dense": 0.0,
 }
 
 
@@ -132,8 +136,11 @@ def needles(
     multi_qs = TRAIN_MULTI_QUESTIONS if split == "train" else HELDOUT_MULTI_QUESTIONS
     preamble = rng.choice(PREAMBLES)
 
+    dense = task == "multikey_dense"
+    one_shape = rng.choice(shapes) if dense else None  # drawn only here: other tasks unchanged
+
     def statement(key: str, attr: str, value: str) -> str:
-        return fill(rng.choice(shapes), attr=attr, key=key, value=value)
+        return fill(one_shape or rng.choice(shapes), attr=attr, key=key, value=value)
 
     if task in ("vt_code", "vt_any", "vt_syntax"):
         if task != "vt_code" and split == "train":
@@ -163,7 +170,8 @@ def needles(
 
     attr, kind = rng.choice(attrs)
     key_kind = rng.choice(KEY_KINDS)
-    n_keys = {"single": 1, "multikey": 1, "multivalue": 1, "multiquery": rng.randint(2, 3)}[task]
+    n_keys = {"single": 1, "multikey": 1, "multikey_dense": 1, "multivalue": 1,
+              "multiquery": rng.randint(2, 3)}[task]  # fmt: skip
     keys = [draw(lambda: make_key(key_kind, rng), split, taken) for _ in range(n_keys)]
     n_values = rng.randint(2, 4) if task == "multivalue" else 1
     relevant, answers = [], []
@@ -172,11 +180,14 @@ def needles(
             value = draw(lambda: make_value(kind, rng), split, taken)
             relevant.append(statement(key, attr, value))
             answers.append(value)
-    n_distract = rng.randint(1, 5) if task in ("multikey", "multiquery") else rng.randint(0, 1)
+    if dense:
+        n_distract = rng.randint(12, 48)
+    else:
+        n_distract = rng.randint(1, 5) if task in ("multikey", "multiquery") else rng.randint(0, 1)
     distract = []
     for _ in range(n_distract):
         other_key = draw(lambda: make_key(key_kind, rng), split, taken)
-        d_attr = attr if rng.random() < 0.7 else rng.choice(attrs)[0]
+        d_attr = attr if dense or rng.random() < 0.7 else rng.choice(attrs)[0]
         value = draw(lambda: make_value(kind, rng), split, taken)
         distract.append(statement(other_key, d_attr, value))
     if len(keys) == 1 and n_values == 1:
