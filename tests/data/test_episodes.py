@@ -198,3 +198,30 @@ def test_vt_syntax_hops_sometimes_repeat_the_keyword_and_hold_out_vt_codes(token
                 plain += line.count(keyword) == 1
     assert repeated and plain  # both forms of hop are drawn
     assert _heldout_chain_is_in_a_vt_code_syntax(tokenizer, spec, seed=3)
+
+
+def _shape_of(sentence):
+    """(shape, attr, key, value) of a sentence written in one of the train shapes."""
+    for shape in TRAIN_SHAPES:
+        pattern = re.escape(shape)
+        for field in ("attr", "key", "value"):
+            pattern = pattern.replace(re.escape("{" + field + "}"), f"(?P<{field}>.+?)")
+        if m := re.fullmatch(pattern, sentence):
+            return shape, m["attr"], m["key"], m["value"]
+    raise AssertionError(f"no train shape writes {sentence!r}")
+
+
+def test_multikey_dense_negatives_differ_from_the_asked_statement_only_in_key_and_value(tokenizer):
+    """Hard negatives: one wording, the asked attribute, other keys (and values)."""
+    spec = EpisodeSpec(chunk=512, max_chunks=8)
+    for index in range(4):
+        ep = generate_episode("train", 2, index, tokenizer, spec, task="multikey_dense",
+                              haystack="noise")  # fmt: skip
+        (asked,) = [s for chunk in ep.relevant for s in chunk]
+        shape, attr, key, value = _shape_of(asked)
+        assert ep.answers == [value] and key in ep.question
+        assert 12 <= len(ep.meta["distractors"]) <= 48
+        for negative in ep.meta["distractors"]:
+            n_shape, n_attr, n_key, n_value = _shape_of(negative)
+            assert (n_shape, n_attr) == (shape, attr) and n_key != key and n_value != value
+        assert ep.memories[-1] == asked  # the oracle keeps the asked statement alone
