@@ -163,7 +163,8 @@ def test_eval_sums_hygiene_per_sample_and_reports_it_per_cell(tokenizer, tmp_pat
     job = _run_job(tokenizer, EMBEDDED_LIKE, [f"{COFFIN}\n{COFFIN}\n{NEEDLE}", "KEEP", "Made up."],
                    [CHUNK, "Nothing here at all.", "Still nothing."])
     on = hygiene_totals(job.steps)
-    assert on == {"repeats": 1, "unsupported": 1, "repaired": 1, "rejected": 1, "repeat_steps": 0}
+    assert on == {"repeats": 1, "unsupported": 1, "repaired": 1, "rejected": 1, "repeat_steps": 0,
+                  "ungrounded": 0}
     off = _run_job(tokenizer, replace(EMBEDDED_LIKE, hygiene="off"), [f"{COFFIN}\n{COFFIN}", "KEEP"],
                    [CHUNK, "Nothing."])
     assert hygiene_totals(off.steps)["repeat_steps"] == 2  # counted from the memories themselves
@@ -171,5 +172,5 @@ def test_eval_sums_hygiene_per_sample_and_reports_it_per_cell(tokenizer, tmp_pat
                "hygiene": hygiene_totals(off.steps)}, {"task": "t", "length": 8192}]
     table = _hygiene_table(records)
     assert table[0].startswith("## Memory hygiene")
-    assert "| t | 8K | 2 | 1 | 1 | 1 | 1 | 2 (1) |" in table
+    assert "| t | 8K | 2 | 1 | 1 | 1 | 1 | 2 (1) | 0 |" in table
     assert _hygiene_table([{"task": "t", "length": 8192}]) == []

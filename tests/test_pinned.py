@@ -60,10 +60,11 @@ def _run(tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(memagent.llm, "load_llm", lambda *a, **k: llm)
     doc = _doc(tmp_path / "doc.txt")
     trace = tmp_path / f"{scheduling}.jsonl"
-    # Pinned with memory hygiene off (its one prompt-file key): the golden predates hygiene, and
-    # the auto profile here is smollm2-memagent, which turns it on (tests/test_hygiene.py).
+    # Pinned with memory hygiene and answer grounding off (the prompt file's keys): the golden
+    # predates both, and the auto profile here is smollm2-memagent, which turns them on
+    # (tests/test_hygiene.py, tests/test_grounding.py).
     prompts = tmp_path / "hygiene-off.toml"
-    prompts.write_text('hygiene = "off"\n', encoding="utf-8")
+    prompts.write_text('hygiene = "off"\nanswer_grounding = "off"\n', encoding="utf-8")
     argv = ["ask", str(doc), "-q", "What is the special magic number for key-17?",
             "-q", "What is the special magic number for key-83?", "--chunk", "128",
             "--memory", "96", "--seed", "7", "--temperature", "0.5", "--json",

@@ -16,6 +16,14 @@ Modes (`PromptTemplates.hygiene`; the embedded profile runs `extractive`, the ot
 A reply that these rules would leave with no sentence at all is rejected: the previous memory is
 kept, and the step says so (`Cleaned.note`). A line the rules leave whole is kept byte for byte, so
 a reply that breaks no rule becomes the memory unchanged and hygiene costs nothing there.
+
+Answer grounding (`PromptTemplates.answer_grounding`; the embedded profile runs `memory`): the final
+answer may name only what the final memory or the question holds. The answer is read as its
+comma- or semicolon-separated parts; a part is grounded when each of its words (runs of letters and
+digits, case-blind; LaTeX commands such as the `\\boxed` of an unclosed box are not words) is a
+word of the memory or the question, or when it is a bare yes / no. Parts
+that are not are dropped; an answer left with none is no answer (`Grounded.answer` None), so a
+run that kept nothing says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 HYGIENE_MODES = ("off", "dedupe", "extractive")
+GROUNDING_MODES = ("off", "memory")
 
 # A sentence ends at . ! or ? (a closing quote or bracket may follow) before whitespace and a
 # character that is not a lowercase letter, except after an abbreviation: a capitalised word of one
@@ -145,3 +154,49 @@ def clean(reply: str, chunk: str, memory: str, mode: str, placeholder: str = "")
     if kept_sentences == 0:
         return Cleaned(memory, repeats, unsupported, rejected=True)
     return Cleaned("\n".join(lines).strip(), repeats, unsupported)
+
+
+_WORD = re.compile(r"[^\W_]+")
+_PART = re.compile(r"[,;]")
+_MARKUP = re.compile(r"\\[A-Za-z]+")  # \boxed, \text: an unclosed box leaves it in the answer
+
+
+def _words(text: str) -> set[str]:
+    return {w.casefold() for w in _WORD.findall(text)}
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """What answer grounding made of one final answer."""
+
+    answer: str | None  # the parts the memory or question hold, joined again; None: none did
+    dropped: tuple[str, ...] = ()  # the parts named by neither
+
+    def counts(self) -> dict[str, Any]:
+        """The final step's record in the trace (loop.job.Step.hygiene)."""
+        out: dict[str, Any] = {"ungrounded": len(self.dropped)}
+        if self.dropped:
+            what = ", ".join(repr(p) for p in self.dropped)
+            out["note"] = (f"answer dropped {what}: not in the memory or the question"
+                           + ("; nothing left, so no answer" if self.answer is None else ""))
+        return out
+
+
+def ground(answer: str | None, memory: str, question: str) -> Grounded:
+    """`answer` cut to the parts the final memory or the question name (module docstring)."""
+    if not answer:
+        return Grounded(answer)
+    known = _words(memory) | _words(question)
+    kept: list[str] = []
+    dropped: list[str] = []
+    for part in (p.strip() for p in _PART.split(answer)):
+        if not part:
+            continue
+        words = _words(_MARKUP.sub(" ", part))
+        if words <= known or words in ({"yes"}, {"no"}):
+            kept.append(part)
+        else:
+            dropped.append(part)
+    if not dropped:
+        return Grounded(answer)
+    return Grounded(", ".join(kept) or None, tuple(dropped))

@@ -160,6 +160,7 @@ EMBEDDED = Profile(
         empty_memory="No relevant information yet.",
         keep_reply="KEEP",
         hygiene="extractive",
+        answer_grounding="memory",
     ),
     dtype="bfloat16",
 )

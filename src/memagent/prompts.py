@@ -19,7 +19,7 @@ from pathlib import Path
 
 from memagent.answer import Extraction, extract_answer, extract_release_answer
 from memagent.errors import InputError
-from memagent.hygiene import HYGIENE_MODES
+from memagent.hygiene import GROUNDING_MODES, HYGIENE_MODES
 from memagent.selection import DECISIONS
 from memagent.types import Message
 
@@ -103,7 +103,7 @@ _REQUIRED = {
     "context_answer": ("{problem}", "{context}"),
 }
 _KEYS = ("memory_update", "final_answer", "context_answer", "system", "empty_memory", "keep_reply",
-         "empty_reply", "hygiene", "decision")
+         "empty_reply", "hygiene", "decision", "answer_grounding")
 
 
 class Layout(str, Enum):
@@ -160,6 +160,9 @@ class PromptTemplates:
     # How a memory step's reply is made (memagent.selection): "generate" (the policy writes) or
     # "select" (the most probable of the keep reply and one new chunk sentence; needs keep_reply).
     decision: str = "generate"
+    # What the final answer may name (memagent.hygiene.ground): "off" (anything) or "memory" (only
+    # what the final memory or the question holds; an answer with nothing left is no answer).
+    answer_grounding: str = "off"
 
     def __post_init__(self) -> None:
         if self.answer_style not in ANSWER_STYLES:
@@ -172,6 +175,11 @@ class PromptTemplates:
             )
         if self.decision == "select" and self.keep_reply is None:
             raise InputError("decision 'select' needs a keep_reply (the reply that keeps the memory)")
+        if self.answer_grounding not in GROUNDING_MODES:
+            raise InputError(
+                f"answer_grounding must be one of {', '.join(GROUNDING_MODES)}, "
+                f"not {self.answer_grounding!r}"
+            )
         if self.hygiene not in HYGIENE_MODES:
             raise InputError(
                 f"hygiene must be one of {', '.join(HYGIENE_MODES)}, not {self.hygiene!r}"
@@ -203,7 +211,8 @@ class PromptTemplates:
     @classmethod
     def from_file(cls, path: str | Path, base: PromptTemplates | None = None) -> PromptTemplates:
         """Templates from a TOML file (`memory_update`, `final_answer`, `context_answer`,
-        `system`, `empty_memory`, `keep_reply`, `empty_reply`, `hygiene`, `decision`) over
+        `system`, `empty_memory`, `keep_reply`, `empty_reply`, `hygiene`, `decision`,
+        `answer_grounding`) over
         `base` (a profile's templates; memagent's defaults when None): a key the file leaves out
         keeps base's."""
         p = Path(path)

@@ -264,3 +264,59 @@ def test_rollouts_sample_from_a_merged_copy_of_the_lora_policy(tiny_llama_dir: P
     assert not any("lora" in name for name, _ in merged.named_modules())
     assert any(p.requires_grad for p in policy.parameters())  # the policy still trains
     assert not any(p.requires_grad for p in merged.parameters())
+
+
+def test_bfloat16_rollouts_get_the_policys_own_old_logprobs_before_any_update() -> None:
+    """rollout.dtype bfloat16: the sampler's log-probs are replaced by the float32 policy's, so
+    the first mini-batch's ratio is exactly 1 (no KL to the old policy, nothing clipped); with
+    dtype "policy" the episodes' own log-probs are used as they are."""
+    import torch
+    from accelerate import Accelerator
+
+    from memagent.rl.learner import Learner
+    from rl_ddp_worker import episodes, tiny_llama
+
+    def learner(dtype: str) -> Learner:
+        torch.manual_seed(0)
+        cfg = build_config({"rollout": {"dtype": dtype},
+                            "optim": {"lr": 1e-2, "warmup_steps": 0, "mini_batches": 1}})
+        return Learner(tiny_llama(), cfg, Accelerator(cpu=True), pad_id=0)
+
+    recomputed = learner("bfloat16").train(episodes())
+    as_sampled = learner("policy").train(episodes())
+    assert recomputed["approx_kl_old"] == pytest.approx(0.0, abs=1e-7)
+    assert recomputed["clip_fraction"] == 0.0
+    assert recomputed["rollout_logprob_gap_max"] > 0.1  # the episodes' log-probs are made up
+    assert as_sampled["approx_kl_old"] > 0.01 and "rollout_logprob_gap_max" not in as_sampled
+
+
+def test_bfloat16_sampling_copy_leaves_the_float32_policy_training(tiny_llama_dir: Path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from memagent.rl.trainer import merged_copy, sampling_copy
+
+    policy = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)),
+                            LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    for copy in (merged_copy(policy, "bfloat16"), sampling_copy(policy, "bfloat16")):
+        assert {p.dtype for p in copy.parameters()} == {torch.bfloat16}
+        assert not any(p.requires_grad for p in copy.parameters())
+    assert {p.dtype for p in policy.parameters()} == {torch.float32}
+    assert any(p.requires_grad for p in policy.parameters())
+
+
+def test_autocast_learner_recomputes_old_logprobs_under_autocast_too() -> None:
+    """optim.autocast_bf16 with bfloat16 rollouts: the first ratio is still exactly 1."""
+    import torch
+    from accelerate import Accelerator
+
+    from memagent.rl.learner import Learner
+    from rl_ddp_worker import episodes, tiny_llama
+
+    torch.manual_seed(0)
+    cfg = build_config({"rollout": {"dtype": "bfloat16"}, "optim": {
+        "lr": 1e-2, "warmup_steps": 0, "mini_batches": 1, "autocast_bf16": True}})
+    out = Learner(tiny_llama(), cfg, Accelerator(cpu=True), pad_id=0).train(episodes())
+    assert out["approx_kl_old"] == pytest.approx(0.0, abs=1e-7) and out["clip_fraction"] == 0.0
+    assert out["grad_norm"] > 0

@@ -160,10 +160,13 @@ class MemAgentMethod(Method):
 def hygiene_totals(steps: Sequence[Step]) -> dict[str, int]:
     """One sample's memory hygiene: sentences dropped as repeats and as unsupported, steps
     repaired and rejected (all 0 with hygiene off), and `repeat_steps`, the memories that held a
-    sentence twice, counted from the memories themselves whatever the mode."""
-    totals = {"repeats": 0, "unsupported": 0, "repaired": 0, "rejected": 0, "repeat_steps": 0}
+    sentence twice, counted from the memories themselves whatever the mode; `ungrounded`, the
+    answer's parts dropped by answer grounding."""
+    totals = {"repeats": 0, "unsupported": 0, "repaired": 0, "rejected": 0, "repeat_steps": 0,
+              "ungrounded": 0}
     for s in steps:
         if s.kind != "memory":
+            totals["ungrounded"] += int((s.hygiene or {}).get("ungrounded", 0))
             continue
         h = s.hygiene or {}
         totals["repeats"] += int(h.get("repeats", 0))

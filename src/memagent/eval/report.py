@@ -139,13 +139,14 @@ def _method_costs(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-HYGIENE_COLUMNS = ("repaired", "rejected", "repeats", "unsupported", "repeat_steps")
+HYGIENE_COLUMNS = ("repaired", "rejected", "repeats", "unsupported", "repeat_steps", "ungrounded")
 
 
 def _hygiene_table(records: Iterable[dict[str, Any]]) -> list[str]:
     """Memory hygiene summed per cell (memagent.hygiene), for records that carry it: steps
     repaired / rejected, sentences dropped as repeats / as in neither chunk nor memory, and
-    memories that held a sentence twice (repeat_steps; samples with one in brackets)."""
+    memories that held a sentence twice (repeat_steps; samples with one in brackets), answer
+    parts dropped by answer grounding."""
     cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in records:
         if isinstance(r.get("hygiene"), dict):
@@ -154,14 +155,14 @@ def _hygiene_table(records: Iterable[dict[str, Any]]) -> list[str]:
         return []
     lines = ["## Memory hygiene (memagent method; sums over the samples' steps)", "",
              "| task | length | n | steps repaired | steps rejected | repeats dropped | "
-             "unsupported dropped | memories with a repeat (samples) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "unsupported dropped | memories with a repeat (samples) | answer parts not in "
+             "memory, dropped |", "|---|---|---|---|---|---|---|---|---|"]
     for (task, length), hs in sorted(cells.items()):
         sums = {c: sum(int(h.get(c, 0)) for h in hs) for c in HYGIENE_COLUMNS}
         with_repeat = sum(1 for h in hs if int(h.get("repeat_steps", 0)))
         lines.append(f"| {task} | {length_label(length)} | {len(hs)} | {sums['repaired']} | "
                      f"{sums['rejected']} | {sums['repeats']} | {sums['unsupported']} | "
-                     f"{sums['repeat_steps']} ({with_repeat}) |")
+                     f"{sums['repeat_steps']} ({with_repeat}) | {sums['ungrounded']} |")
     return [*lines, ""]
 
 

@@ -23,7 +23,7 @@ from memagent.config import ResolvedBudgets
 from memagent.config import check_question as check_question  # its home; kept importable here
 from memagent.cost import CostReport, cost_report
 from memagent.errors import BudgetError, InputError
-from memagent.hygiene import clean
+from memagent.hygiene import clean, ground
 from memagent.prompts import PromptTemplates
 from memagent.selection import best, candidates
 from memagent.types import ChatRequest, Completion, Tokenizer, Usage
@@ -54,7 +54,8 @@ class Step:
     kept: bool = False  # the reply was the template's keep reply: memory unchanged
     # Under a hygiene mode (memagent.hygiene): sentences dropped as repeats / as in neither chunk
     # nor memory, whether the reply was rejected (previous memory kept) and a note saying why.
-    # None when hygiene is off (and then absent from the JSON, as before hygiene existed).
+    # None when hygiene is off (and then absent from the JSON, as before hygiene existed). On the
+    # final step under answer grounding: {"ungrounded": parts dropped, "note": which}.
     hygiene: dict[str, Any] | None = None
     # Under decision "select" (memagent.selection): {"chosen": index, "candidates": count}.
     selection: dict[str, int] | None = None
@@ -300,6 +301,11 @@ class Job:
             step.selection = selection
         else:
             self.extraction = self.templates.extract(completion.text)
+            grounding = None
+            if self.templates.answer_grounding == "memory":
+                grounded = ground(self.extraction.answer, self.memory, self.question)
+                self.extraction = replace(self.extraction, answer=grounded.answer)
+                grounding = grounded.counts()
             step = Step(
                 len(self.steps),
                 "final",
@@ -312,6 +318,7 @@ class Job:
                 completion.finish_reason,
                 completion.seconds,
                 output=completion.text,
+                hygiene=grounding,
             )
             self.phase = Phase.DONE
         self.steps.append(step)

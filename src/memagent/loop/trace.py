@@ -63,7 +63,7 @@ def _changed_reply_rules(templates: PromptTemplates) -> list[tuple[str, str]]:
     """The reply rules (keep word, empty-memory text, empty reply, hygiene) that differ from the
     default."""
     default = PromptTemplates()
-    names = ("keep_reply", "empty_memory", "empty_reply", "hygiene", "decision")
+    names = ("keep_reply", "empty_memory", "empty_reply", "hygiene", "decision", "answer_grounding")
     return [(n, str(getattr(templates, n))) for n in names
             if getattr(templates, n) != getattr(default, n)]
 
