@@ -70,6 +70,12 @@ class RolloutConfig(_Section):
         "(refreshed every step: the same model, no adapter products per token); false: from the "
         "wrapped policy itself",
     )
+    dtype: Literal["policy", "bfloat16"] = Field(
+        "policy", description="precision of the sampling copy. bfloat16: rollouts from a "
+        "bfloat16 copy of the (merged) policy, several times faster where the CPU has native "
+        "bfloat16; the loss's old log-probs are then recomputed by the policy itself before "
+        "any update, so the trainer's math is that of a float32 run",
+    )
     decoding: Literal["auto", "lookup", "plain"] = Field(
         "auto", description="lookup: drafts from the prompt checked several tokens per pass, "
         "tokens distributed as plain sampling's (llm/lookup_decode.py); plain: transformers' "
@@ -126,6 +132,11 @@ class OptimConfig(_Section):
     )
     warmup_from_zero: bool = Field(
         False, description="lr x step/warmup from 0 (verl); false: from 1/(warmup+1)"
+    )
+    autocast_bf16: bool = Field(
+        False, description="the learner's forward and backward under bfloat16 autocast (weights "
+        "and optimizer stay float32); the old log-probs rollout.dtype recomputes are then "
+        "autocast too, so a step's first ratio is still 1",
     )
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ import contextlib
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -121,10 +122,14 @@ class Learner:
         return self.acc.unwrap_model(self.model)
 
     def _forward(self, model: Any, mb: MicroBatch, entropy: bool) -> tuple[Tensor, Tensor | None]:
-        out = model(
-            input_ids=mb.input_ids, attention_mask=mb.attention_mask,
-            position_ids=mb.position_ids, logits_to_keep=mb.completion_width + 1, use_cache=False,
-        )  # fmt: skip
+        autocast = (torch.autocast(self.acc.device.type, dtype=torch.bfloat16)
+                    if self.cfg.optim.autocast_bf16 else contextlib.nullcontext())  # fmt: skip
+        with autocast:
+            out = model(
+                input_ids=mb.input_ids, attention_mask=mb.attention_mask,
+                position_ids=mb.position_ids, logits_to_keep=mb.completion_width + 1,
+                use_cache=False,
+            )  # fmt: skip
         logits = out.logits  # [B, C+1, V]
         logp = token_logprobs(logits, mb.targets)  # [B, C]
         ent = None
@@ -184,15 +189,21 @@ class Learner:
         Loss-like metrics are means over the tokens actually run (rows with A = 0 may be skipped).
         """
         t0 = time.perf_counter()
-        self.model.train()
         advs = episode_advantages(
             episodes, self.cfg.advantage.std_normalize, self.cfg.advantage.eps
         )
         sums: dict[str, float] = {}
         norms, losses = [], []
         o = self.cfg.optim
-        for convs in minibatch_conversations(episodes, o.mini_batches, o.minibatch_order):
-            rows = self._minibatch_rows(convs, advs)
+        batches = [
+            self._minibatch_rows(convs, advs)
+            for convs in minibatch_conversations(episodes, o.mini_batches, o.minibatch_order)
+        ]
+        gap = None
+        if self.cfg.rollout.dtype != "policy":
+            batches, gap = self._recompute_old_logprobs(batches)
+        self.model.train()
+        for rows in batches:
             micro = shard_rows(
                 rows, self.acc.process_index, self.acc.num_processes,
                 self.cfg.optim.micro_batch_size,
@@ -211,7 +222,36 @@ class Learner:
             self.scheduler.step()  # warm-up counted in training steps
         seconds = time.perf_counter() - t0
         self.model.eval()
-        return self._summarise(sums, norms, losses, seconds)
+        out = self._summarise(sums, norms, losses, seconds)
+        if gap is not None:
+            out["rollout_logprob_gap_max"] = gap
+        return out
+
+    @torch.no_grad()
+    def _recompute_old_logprobs(
+        self, batches: list[list[TrainRow]]
+    ) -> tuple[list[list[TrainRow]], float]:
+        """Rollouts sampled in another precision (rollout.dtype): every row's old log-probs
+        become the policy's own, computed before any update, so the ratio starts at exactly 1 as
+        in a float32 run. Also returns the largest |sampler - policy| log-prob gap seen."""
+        self.model.eval()
+        size = self.cfg.optim.micro_batch_size
+        gap = 0.0
+        out = []
+        for rows in batches:
+            fresh = []
+            for j in range(0, len(rows), size):
+                part = rows[j : j + size]
+                logp, _ = self._forward(self.model, collate(part, self.pad_id).to(self.acc.device),
+                                        entropy=False)  # fmt: skip
+                for i, row in enumerate(part):
+                    n = len(row.completion_ids)  # completions end at the last position
+                    mine = logp[i, logp.shape[1] - n :].float().cpu()
+                    old = torch.tensor(row.old_logprobs, dtype=torch.float32)
+                    gap = max(gap, float((mine - old).abs().max())) if n else gap
+                    fresh.append(replace(row, old_logprobs=mine.tolist()))
+            out.append(fresh)
+        return out, gap
 
     def _summarise(
         self, sums: dict[str, float], norms: list[float], losses: list[float], seconds: float

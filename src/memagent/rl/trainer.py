@@ -205,8 +205,11 @@ class Trainer:
         """Point the backend at the current policy: a LoRA policy merged into a fresh copy
         (rollout.merge_adapter), else the policy itself (then only its caches are dropped)."""
         policy = self.learner.policy
+        dtype = self.cfg.rollout.dtype
         if self.cfg.rollout.merge_adapter and hasattr(policy, "merge_and_unload"):
-            self.llm.set_model(merged_copy(policy))
+            self.llm.set_model(merged_copy(policy, dtype))
+        elif dtype != "policy":
+            self.llm.set_model(sampling_copy(policy, dtype))
         elif self.llm.model is not policy:
             self.llm.set_model(policy)
 
@@ -327,17 +330,33 @@ class _NoBar:
     def close(self) -> None: ...
 
 
-def merged_copy(policy: Any) -> Any:
+def merged_copy(policy: Any, dtype: str = "policy") -> Any:
     """A LoRA-wrapped policy's weights with the adapter merged in, as a separate eval model (the
     policy keeps training): rollouts then run plain linear layers, without the adapter's two
-    extra products per layer and token."""
+    extra products per layer and token. Cast to `dtype` unless that is "policy"."""
     import copy
 
     import torch
 
     with torch.no_grad():
         merged = copy.deepcopy(policy).merge_and_unload()
-    return merged.requires_grad_(False).eval()
+    return _cast(merged.requires_grad_(False).eval(), dtype)
+
+
+def sampling_copy(policy: Any, dtype: str) -> Any:
+    """A frozen copy of the policy in `dtype`, for rollouts (the policy keeps training)."""
+    import copy
+
+    import torch
+
+    with torch.no_grad():
+        return _cast(copy.deepcopy(policy).requires_grad_(False).eval(), dtype)
+
+
+def _cast(model: Any, dtype: str) -> Any:
+    import torch
+
+    return model if dtype == "policy" else model.to(getattr(torch, dtype))
 
 
 def _trainable_adapter(model: Any, adapter: str | Path | None) -> Any:
