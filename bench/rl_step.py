@@ -30,6 +30,7 @@ import tempfile
 from typing import Any
 
 import yaml
+
 from _common import ROOT, report
 
 CONFIG = "configs/rl/rl-smollm2-v6.yaml"
