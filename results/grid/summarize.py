@@ -16,7 +16,15 @@ SHIPPED = ("shipped-8k", "shipped-rel-8k")
 PAIRS = [(("plain-8k", "plain-rel-8k"), SHIPPED,
           "decoder: plain generate (A) vs prompt lookup (B); gate: each side <= 2 of 100"),
          (SHIPPED, ("c256-8k", "c256-rel-8k"),
-          "lever: 512- (A) vs 256-token chunks (B); rule in PREREGISTRATION.md")]
+          "lever: 512- (A) vs 256-token chunks (B); rule in PREREGISTRATION.md"),
+         (SHIPPED, ("select-8k", "select-rel-8k"),
+          "lever 2: generation (A) vs decision select (B); rule in PREREGISTRATION.md 3"),
+         (("shipped-8k",), ("select-new-8k",),
+          "lever 2, secondary: generation (A) vs select (B) on multikey_2/3 and multivalue"),
+         (SHIPPED, ("v8-8k", "v8-rel-8k"),
+          "lever 3: v6 (A) vs v8, hard negatives (B); rule (b) in PREREGISTRATION.md 4"),
+         (("shipped-8k",), ("v8-new-8k",),
+          "lever 3: v6 (A) vs v8 (B) on multikey_2/3 (rule (a)) and multivalue")]
 
 
 def load(*cells: str) -> dict[str, dict]:

@@ -320,3 +320,18 @@ def test_autocast_learner_recomputes_old_logprobs_under_autocast_too() -> None:
     out = Learner(tiny_llama(), cfg, Accelerator(cpu=True), pad_id=0).train(episodes())
     assert out["approx_kl_old"] == pytest.approx(0.0, abs=1e-7) and out["clip_fraction"] == 0.0
     assert out["grad_norm"] > 0
+
+
+def test_trainer_samples_from_a_bfloat16_copy_and_trains_the_float32_policy(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    import torch
+
+    from memagent.rl.trainer import Trainer
+
+    cfg = _tiny_config(tiny_llama_dir, tmp_path / "run", steps=1)
+    cfg["rollout"]["dtype"] = "bfloat16"
+    trainer = Trainer(build_config(cfg))
+    row = trainer.step()
+    assert trainer.llm.model is not trainer.learner.policy
+    assert {p.dtype for p in trainer.llm.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in trainer.learner.policy.parameters()} == {torch.float32}
+    assert row["rollout_tokens_per_s"] > 0
