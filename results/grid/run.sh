@@ -27,9 +27,10 @@ case "${1:?stage}" in
   select-rel-8k)  memagent eval --prompts results/grid/select.toml --tasks vt --lengths 8k -n 20 --seed 0 "${REL[@]}" "${COMMON[@]}" --out results/grid/select-rel-8k ;;
   select-new-8k)  memagent eval --prompts results/grid/select.toml --tasks niah_multikey_2,niah_multikey_3,niah_multivalue --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/select-new-8k ;;
   # lever 3 of issue 23 (PREREGISTRATION.md 4): hard negatives, adapter v8 (configs/rl/sft-smollm2-v8.yaml)
-  v8-8k)          memagent eval --adapter runs/sft-smollm2-v8/final --prompts results/grid/v6-answers.toml --tasks "$NEEDLES" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/v8-8k ;;
-  v8-rel-8k)      memagent eval --adapter runs/sft-smollm2-v8/final --prompts results/grid/v6-answers.toml --tasks vt --lengths 8k -n 20 --seed 0 "${REL[@]}" "${COMMON[@]}" --out results/grid/v8-rel-8k ;;
-  v8-new-8k)      memagent eval --adapter runs/sft-smollm2-v8/final --prompts results/grid/v6-answers.toml --tasks niah_multikey_2,niah_multikey_3,niah_multivalue --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/v8-new-8k ;;
+  v8-8k)          memagent eval --adapter runs/sft-smollm2-v8/final --profile smollm2-memagent --prompts results/grid/v6-answers.toml --tasks "$NEEDLES" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/v8-8k ;;
+  v8-rel-8k)      memagent eval --adapter runs/sft-smollm2-v8/final --profile smollm2-memagent --prompts results/grid/v6-answers.toml --tasks vt --lengths 8k -n 20 --seed 0 "${REL[@]}" "${COMMON[@]}" --out results/grid/v8-rel-8k ;;
+  v8-new-8k)      memagent eval --adapter runs/sft-smollm2-v8/final --profile smollm2-memagent --prompts results/grid/v6-answers.toml --tasks niah_multikey_2,niah_multikey_3,niah_multivalue --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/v8-new-8k ;;
+  v8-32k)         memagent eval --adapter runs/sft-smollm2-v8/final --profile smollm2-memagent --prompts results/grid/v6-answers.toml --tasks "$NEEDLES" --lengths 32k -n 10 --seed 1 "${COMMON[@]}" --out results/grid/v8-32k ;;
   base-8k)        memagent eval --base --tasks "$NEW" --lengths 8k -n 20 --seed 0 "${COMMON[@]}" --out results/grid/base-8k ;;
   shipped-32k)    memagent eval --tasks "$NEEDLES" --lengths 32k -n 10 --seed 1 "${COMMON[@]}" --out results/grid/shipped-32k ;;
   shipped-rel-32k) memagent eval --tasks vt --lengths 32k -n 10 --seed 1 "${REL[@]}" "${COMMON[@]}" --out results/grid/shipped-rel-32k ;;
