@@ -43,11 +43,25 @@ def test_the_job_grounds_the_final_answer_and_records_it(tokenizer) -> None:
     assert result.answer is None  # the memory kept nothing: "crimson" and the number are dropped
     final = result.steps[-1]
     assert final.kind == "final" and final.hygiene["ungrounded"] == 2
-    assert "nothing left" in final.hygiene["note"]
+    assert "nothing left" in final.hygiene["note"] and result.grounding_note == final.hygiene["note"]
     off = MemAgent(ScriptedLLM(["KEEP", "\\boxed{crimson}"], tokenizer), AgentConfig(
         budgets=budgets, templates=replace(templates, answer_grounding="off")))
     plain = off.ask("Some text.", "Which colour?")
     assert plain.answer == "crimson" and plain.steps[-1].hygiene is None
+    assert plain.grounding_note is None
+
+    # serve's chat reply says there is no answer instead of the model's made-up one
+    from types import SimpleNamespace
+
+    from memagent.serve.app import NO_ANSWER, _outcome
+
+    task = SimpleNamespace(error=None, outcomes=[SimpleNamespace(error=None, result=result)])
+    text, _usage, extra = _outcome(SimpleNamespace(backend="local"), task, 0.0)
+    assert text == NO_ANSWER and extra["raw_answer"] == "\\boxed{crimson, 4821907}"
+    assert "crimson" in extra["answer_grounding"]
+    task.outcomes[0].result = plain
+    text, _usage, extra = _outcome(SimpleNamespace(backend="local"), task, 0.0)
+    assert text == "crimson" and "answer_grounding" not in extra
 
 
 def test_an_unclosed_box_is_markup_not_a_made_up_word() -> None:

@@ -238,6 +238,8 @@ def _report(outcomes: list[Any], as_json: bool, err: Any, traced: bool) -> int:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         else:
             sys.stdout.write(f"{result.answer if result.answer is not None else ''}\n")
+        if result.grounding_note:
+            err.print(f"[yellow]answer grounding: {escape(result.grounding_note)}[/]")
         err.print(f"[dim]answer rule: {result.rule.value}; {result.cost.summary()}[/]")
         if o.from_trace:
             err.print(

@@ -98,6 +98,13 @@ class Result:
     def boxed(self) -> bool:
         return self.rule is AnswerRule.BOXED
 
+    @property
+    def grounding_note(self) -> str | None:
+        """What answer grounding dropped from the answer (memagent.hygiene.ground), or None."""
+        final = self.steps[-1] if self.steps and self.steps[-1].kind == "final" else None
+        note = (final.hygiene or {}).get("note") if final is not None else None
+        return str(note) if note else None
+
     def to_json(self) -> dict[str, Any]:
         """The whole result as JSON values (`memagent ask --json`); `from_json` reverses it."""
         return {

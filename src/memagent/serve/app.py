@@ -42,6 +42,10 @@ from memagent.serve.shapes import (
 from memagent.sources import DocumentSource
 from memagent.types import ChatRequest, SamplingParams
 
+# The chat reply when answer grounding dropped every part of the model's answer: the memory holds
+# nothing that answers (the model's own words stay in memagent.raw_answer).
+NO_ANSWER = "No answer: the memory kept nothing that answers the question."
+
 
 @dataclass
 class Plan:
@@ -266,10 +270,14 @@ def _outcome(service: Service, task: Task, t0: float) -> tuple[str, dict[str, An
         raise api_error(error or MemAgentError("the task ended without an answer"),
                         service.backend)
     text = result.answer if result.answer is not None else result.raw_answer
+    if result.answer is None and result.grounding_note:  # grounding left nothing: say so
+        text = NO_ANSWER
     extra = {"path": "memory", "backend": service.backend, "chunks": result.chunks,
              "document_tokens": result.document_tokens, "answer_rule": result.rule.value,
              "raw_answer": result.raw_answer, "memory": result.memory,
              "requests": result.usage.requests, "seconds": round(time.perf_counter() - t0, 3)}
+    if result.grounding_note:
+        extra["answer_grounding"] = result.grounding_note
     return text, usage_json(result.usage.prompt_tokens, result.usage.completion_tokens,
                             result.usage.cached_tokens), extra
 
