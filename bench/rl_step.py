@@ -12,12 +12,13 @@ load. They differ only in how rollouts are made:
     bf16+autocast and the learner's forward and backward under bfloat16 autocast
                   (optim.autocast_bf16; weights and optimizer stay float32)
 
-    python bench/rl_step.py [--steps 3] [--threads 1]
+    python bench/rl_step.py [--steps 3] [--threads 1] [--reward alternating|real]
 
 Dynamic sampling is off here so that every step of every arm samples 2 questions x group 4 (the
 same questions: one seed), and the reward is replaced by 0, 1, 0, 1, ... so that every group has
 variance and every step trains on all its rows (timing only: with the real reward, how much of a
-step trains differs by chance per arm). Each arm's replies are its own draws. Seconds per step are the trainer's own `step_seconds`. Writes
+step trains differs by chance per arm); `--reward real` runs the config's reward and dynamic
+sampling instead, as a training run does. Each arm's replies are its own draws. Seconds per step are the trainer's own `step_seconds`. Writes
 results/bench/rl_step.{csv,md}.
 """
 
@@ -44,7 +45,7 @@ ARMS = {
 OPTIM_KEYS = ("autocast_bf16",)
 
 
-def trainer(arm: str, steps: int, out: str) -> Any:
+def trainer(arm: str, steps: int, out: str, real_reward: bool) -> Any:
     from memagent.rl.config import build_config
     from memagent.rl.trainer import Trainer
 
@@ -52,10 +53,13 @@ def trainer(arm: str, steps: int, out: str) -> Any:
     raw["adapter"] = str(ROOT / raw["adapter"])
     raw.update(output_dir=f"{out}/{arm}", steps=steps, save_every=10_000)
     rollout = {k: v for k, v in ARMS[arm].items() if k not in OPTIM_KEYS}
-    raw["rollout"].update(dynamic_sampling=False, max_refill_rounds=0, **rollout)
+    if not real_reward:
+        rollout.update(dynamic_sampling=False, max_refill_rounds=0)
+    raw["rollout"].update(**rollout)
     raw["optim"].update({k: v for k, v in ARMS[arm].items() if k in OPTIM_KEYS})
     t = Trainer(build_config(raw))
-    t.reward = alternating_reward()
+    if not real_reward:
+        t.reward = alternating_reward()
     return t
 
 
@@ -78,6 +82,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--name", default="rl_step")
+    ap.add_argument("--reward", choices=["alternating", "real"], default="alternating",
+                    help="real: the config's reward and dynamic sampling, as a training run")
     args = ap.parse_args()
     import torch
 
@@ -85,7 +91,7 @@ def main() -> None:
     arms = args.arms.split(",")
     rows: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory() as out:
-        trainers = {arm: trainer(arm, args.steps, out) for arm in arms}
+        trainers = {arm: trainer(arm, args.steps, out, args.reward == "real") for arm in arms}
         for s in range(args.steps):
             for arm in arms:  # interleaved: load drifts hit every arm alike
                 row = trainers[arm].step()
@@ -106,18 +112,24 @@ def main() -> None:
               "rollout_s_mean": round(mean(arm, "rollout_seconds"), 1),
               "train_s_mean": round(mean(arm, "train_seconds"), 1),
               "trained_tokens_mean": round(mean(arm, "train_tokens")),
+              "rollout_rounds_mean": round(mean(arm, "rollout_rounds"), 1),
               "logprob_gap_max": f"{max(r.get('rollout_logprob_gap_max', 0.0) for r in rows[arm]):.1e}",
               "approx_kl_old": f"{mean(arm, 'approx_kl_old'):.1e}",
               "load_avg_1m": round(os.getloadavg()[0], 1)}
              for arm in arms]  # fmt: skip
-    notes = [f"{args.steps} steps per arm of {CONFIG} (2 questions x group 4, dynamic sampling "
-             "off, reward 0/1 alternating so every row trains), arms interleaved per step in one "
-             "process, same question stream.",
+    how = ("the config's boxed reward and dynamic sampling (1 refill round), as a training run: "
+           "how many rollouts a step samples and how many rows train differ per arm by chance"
+           if args.reward == "real" else "dynamic sampling off, reward 0/1 alternating so every "
+           "row trains")
+    notes = [f"{args.steps} steps per arm of {CONFIG} (2 questions x group 4; {how}), arms "
+             "interleaved per step in one process, same question stream.",
              "train_s: the learner's part (advantages, the bf16 arm's log-prob recompute, "
              "forward + backward, optimizer); rollout_s: sampling alone (a step also makes the "
              "merged copy). logprob_gap_max: the largest |sampler - float32 policy| log-prob of a "
              "sampled token (bf16 arm only); approx_kl_old: the loss's KL to the old policy "
-             "(the second mini-batch follows one update, so it is not 0)."]
+             "(the second mini-batch follows one update, so it is not 0). In the bf16 arms the "
+             "first mini-batch's old log-probs come from its own forward pass and the second's "
+             "are recomputed by the float32 policy before the first update."]
     report(args.name, "RL steps: the trainer's rollouts before and after issue 22",
            "python bench/rl_step.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
            table, notes)

@@ -335,3 +335,33 @@ def test_trainer_samples_from_a_bfloat16_copy_and_trains_the_float32_policy(tiny
     assert {p.dtype for p in trainer.llm.model.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in trainer.learner.policy.parameters()} == {torch.float32}
     assert row["rollout_tokens_per_s"] > 0
+
+
+def test_recomputed_old_logprobs_equal_a_plain_forward_of_each_row() -> None:
+    """rollout.dtype with several mini-batches: the later ones' old log-probs are recomputed
+    before any update; each equals an unpadded teacher-forced forward of its own row."""
+    import torch
+    from accelerate import Accelerator
+
+    from memagent.rl.batch import build_rows
+    from memagent.rl.learner import Learner
+    from rl_ddp_worker import episodes, tiny_llama
+
+    torch.manual_seed(0)
+    cfg = build_config({"rollout": {"dtype": "bfloat16"},
+                        "optim": {"lr": 1e-2, "warmup_steps": 0, "mini_batches": 2}})
+    policy = tiny_llama()
+    learner = Learner(policy, cfg, Accelerator(cpu=True), pad_id=0)
+    eps = episodes()
+    rows = build_rows(eps, [1.0] * len(eps))
+    (fresh,), gap = learner._recompute_old_logprobs([rows])
+    assert gap > 0.1
+    with torch.no_grad():
+        for row, new in zip(rows, fresh, strict=True):
+            ids = torch.tensor([row.prompt_ids + row.completion_ids])
+            logp = torch.log_softmax(policy(input_ids=ids).logits[0].float(), -1)
+            n, p = len(row.completion_ids), len(row.prompt_ids)
+            want = [logp[p - 1 + j, t].item() for j, t in enumerate(row.completion_ids)]
+            assert new.old_logprobs == pytest.approx(want, abs=1e-4) and len(want) == n
+    out = learner.train(eps)
+    assert out["rollout_logprob_gap_max"] > 0.1 and out["optimizer_steps"] == 2

@@ -138,7 +138,9 @@ class Learner:
                 ent = entropy_from_logits(logits[:, :-1].float())  # [B, C]
         return logp, ent
 
-    def _micro_step(self, rows: list[TrainRow], sync: bool) -> dict[str, Tensor]:
+    def _micro_step(self, rows: list[TrainRow], sync: bool, own_old: bool = False) -> dict[str, Tensor]:
+        """One forward/backward. own_old: the rows' old log-probs are this very forward's,
+        detached (the policy has not moved since the rollouts; rollout.dtype's first mini-batch)."""
         mb = collate(rows, self.pad_id).to(self.acc.device)
         ref_logp = None
         if self.ref_model is not None and self.cfg.loss.kl_coef > 0:
@@ -147,9 +149,13 @@ class Learner:
         ctx = contextlib.nullcontext() if sync else self.acc.no_sync(self.model)
         with ctx:
             logp, ent = self._forward(self.model, mb, entropy=True)
+            old = logp.detach() if own_old else mb.old_logprobs
             loss, metrics = self.loss_fn(
-                logp, mb.old_logprobs, mb.advantages, mb.weights, ref_logp=ref_logp, entropy=ent
+                logp, old, mb.advantages, mb.weights, ref_logp=ref_logp, entropy=ent
             )
+            if own_old:  # how far the sampler's log-probs were from the policy's
+                gap = ((old - mb.old_logprobs).abs() * (mb.mask > 0)).max()
+                metrics["rollout_logprob_gap_max"] = gap
             self.acc.backward(loss * self.acc.num_processes)
         metrics["weight_mass"] = mb.weights.sum().detach()
         metrics["tokens"] = mb.mask.sum().detach()
@@ -199,11 +205,16 @@ class Learner:
             self._minibatch_rows(convs, advs)
             for convs in minibatch_conversations(episodes, o.mini_batches, o.minibatch_order)
         ]
+        # rollout.dtype: the sampler's log-probs are not the policy's. The first mini-batch takes
+        # its old log-probs from its own forward pass (no update has happened yet); the others
+        # are recomputed now, before any update.
+        own_old = self.cfg.rollout.dtype != "policy"
         gap = None
-        if self.cfg.rollout.dtype != "policy":
-            batches, gap = self._recompute_old_logprobs(batches)
+        if own_old and len(batches) > 1:
+            rest, gap = self._recompute_old_logprobs(batches[1:])
+            batches = [batches[0], *rest]
         self.model.train()
-        for rows in batches:
+        for b, rows in enumerate(batches):
             micro = shard_rows(
                 rows, self.acc.process_index, self.acc.num_processes,
                 self.cfg.optim.micro_batch_size,
@@ -212,7 +223,11 @@ class Learner:
                 continue
             loss = 0.0
             for j, part in enumerate(micro):
-                for k, v in self._micro_step(part, sync=j == len(micro) - 1).items():
+                metrics = self._micro_step(part, sync=j == len(micro) - 1, own_old=own_old and b == 0)
+                if "rollout_logprob_gap_max" in metrics:
+                    worst = float(self.acc.reduce(metrics.pop("rollout_logprob_gap_max"), "max"))
+                    gap = max(gap or 0.0, worst)
+                for k, v in metrics.items():
                     value = float(self.acc.reduce(v.detach(), "sum"))
                     sums[k] = sums.get(k, 0.0) + value
                     loss += value if k == "pg_loss" else 0.0
