@@ -65,17 +65,10 @@ class RolloutConfig(_Section):
         "may also write them flat, rollout.chunk / memory / output / query / window",
     )
     max_batch: int = Field(64, ge=1, description="requests per generate call (local backend)")
-    merge_adapter: bool = Field(
-        True, description="sample from a copy of a LoRA policy with its adapter merged in "
-        "(refreshed every step: the same model, no adapter products per token); false: from the "
-        "wrapped policy itself",
-    )
-    dtype: Literal["policy", "bfloat16"] = Field(
-        "policy", description="precision of the sampling copy. bfloat16: rollouts from a "
-        "bfloat16 copy of the (merged) policy, several times faster where the CPU has native "
-        "bfloat16; the loss's old log-probs are then recomputed by the policy itself before "
-        "any update, so the trainer's math is that of a float32 run",
-    )
+    merge_adapter: bool = Field(True, description="sample from a copy of a LoRA policy with "
+        "its adapter merged in, made every step; false: from the wrapped policy itself")
+    dtype: Literal["policy", "bfloat16"] = Field("policy", description="bfloat16: rollouts from a "
+        "bfloat16 copy (native bf16 CPUs); the loss's old log-probs stay the policy's (docs/rl.md)")
     decoding: Literal["auto", "lookup", "plain"] = Field(
         "auto", description="lookup: drafts from the prompt checked several tokens per pass, "
         "tokens distributed as plain sampling's (llm/lookup_decode.py); plain: transformers' "
@@ -133,11 +126,8 @@ class OptimConfig(_Section):
     warmup_from_zero: bool = Field(
         False, description="lr x step/warmup from 0 (verl); false: from 1/(warmup+1)"
     )
-    autocast_bf16: bool = Field(
-        False, description="the learner's forward and backward under bfloat16 autocast (weights "
-        "and optimizer stay float32); the old log-probs rollout.dtype recomputes are then "
-        "autocast too, so a step's first ratio is still 1",
-    )
+    autocast_bf16: bool = Field(False, description="the learner's forward and backward under "
+        "bfloat16 autocast; weights and AdamW stay float32 (docs/rl.md)")
 
     @model_validator(mode="after")
     def _check(self) -> OptimConfig:
