@@ -276,8 +276,11 @@ def test_sigterm_and_sighup_end_like_ctrl_c(world: Any, capsys: Any, sig: int, c
     trace = world.dir / f"signal-{name}.jsonl"
     world.srv.delay = 0.3  # slow replies: the signal falls inside the run
     try:
+        # the child starts with the signal at its default even where the test runner ignores it
+        # (under nohup SIGHUP is SIG_IGN, and memagent rightly keeps an inherited SIG_IGN)
         proc = subprocess.Popen([sys.executable, "-m", "memagent.cli", *map(str, _ask(
-            world, "--trace", trace))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            world, "--trace", trace))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))  # fmt: skip
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
             if trace.exists() and trace.read_bytes().count(b"\n") >= 3:
