@@ -131,3 +131,8 @@ def report(name: str, title: str, command: str, rows: Sequence[dict[str, Any]],
     write_csv(name, rows)
     md = write_markdown(name, title, command, rows, notes)
     print(md.read_text())
+
+
+def command_line(script: str, args: Any) -> str:
+    """The command a benchmark ran, from its parsed arguments (for its report)."""
+    return f"python bench/{script} " + " ".join(f"--{k} {v}" for k, v in vars(args).items())

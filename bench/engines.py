@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, ROOT, report
+from _common import RESULTS, ROOT, command_line, report
 
 QUESTION = "What is the special magic number for crystal-mango mentioned in the provided text?"
 DOCS = ("examples/needle-8k.txt", "examples/needle-32k.txt")
@@ -226,7 +226,7 @@ def main() -> None:
              "load_avg_1m: the machine's 1-minute load average after the row (2 cores; other "
              "jobs were running: ratios within one thread count are what to read)."]
     report(args.name, "Engines and decoders on the embedded agent",
-           "python bench/engines.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+           command_line("engines.py", args),
            rows, notes)
     plot(rows, RESULTS / f"{args.name}.png")
 

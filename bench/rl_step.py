@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from _common import ROOT, report
+from _common import ROOT, command_line, report
 
 CONFIG = "configs/rl/rl-smollm2-v6.yaml"
 ARMS = {
@@ -131,7 +131,7 @@ def main() -> None:
              "first mini-batch's old log-probs come from its own forward pass and the second's "
              "are recomputed by the float32 policy before the first update."]
     report(args.name, "RL steps: the trainer's rollouts before and after issue 22",
-           "python bench/rl_step.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+           command_line("rl_step.py", args),
            table, notes)
 
 

@@ -23,7 +23,7 @@ import statistics
 import time
 from typing import Any
 
-from _common import ROOT, report
+from _common import ROOT, command_line, report
 
 CONFIG = "configs/rl/rl-smollm2-v6.yaml"
 
@@ -130,7 +130,7 @@ def main() -> None:
              "returned and a teacher-forced forward of prompt + reply (first 4 jobs of a check "
              "group)."]
     report(args.name, "RL rollouts: plain vs prompt-lookup decoding",
-           "python bench/rollouts.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+           command_line("rollouts.py", args),
            rows, notes)
 
 

@@ -249,13 +249,13 @@ def test_rollouts_sample_from_a_merged_copy_of_the_lora_policy(tiny_llama_dir: P
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from memagent.rl.trainer import merged_copy
+    from memagent.rl.trainer import sampling_copy
 
     torch.manual_seed(0)
     policy = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)),
                             LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
                                        init_lora_weights=False))
-    merged = merged_copy(policy)
+    merged = sampling_copy(policy, merge=True)
     ids = torch.randint(0, 1000, (2, 12))
     with torch.no_grad():
         want = torch.log_softmax(policy(input_ids=ids).logits, -1)
@@ -295,11 +295,11 @@ def test_bfloat16_sampling_copy_leaves_the_float32_policy_training(tiny_llama_di
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from memagent.rl.trainer import merged_copy, sampling_copy
+    from memagent.rl.trainer import sampling_copy
 
     policy = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)),
                             LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
-    for copy in (merged_copy(policy, "bfloat16"), sampling_copy(policy, "bfloat16")):
+    for copy in (sampling_copy(policy, "bfloat16", merge=True), sampling_copy(policy, "bfloat16")):
         assert {p.dtype for p in copy.parameters()} == {torch.bfloat16}
         assert not any(p.requires_grad for p in copy.parameters())
     assert {p.dtype for p in policy.parameters()} == {torch.float32}

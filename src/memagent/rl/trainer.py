@@ -206,10 +206,9 @@ class Trainer:
         (rollout.merge_adapter), else the policy itself (then only its caches are dropped)."""
         policy = self.learner.policy
         dtype = self.cfg.rollout.dtype
-        if self.cfg.rollout.merge_adapter and hasattr(policy, "merge_and_unload"):
-            self.llm.set_model(merged_copy(policy, dtype))
-        elif dtype != "policy":
-            self.llm.set_model(sampling_copy(policy, dtype))
+        merge = self.cfg.rollout.merge_adapter and hasattr(policy, "merge_and_unload")
+        if merge or dtype != "policy":
+            self.llm.set_model(sampling_copy(policy, dtype, merge))
         elif self.llm.model is not policy:
             self.llm.set_model(policy)
 
@@ -330,32 +329,19 @@ class _NoBar:
     def close(self) -> None: ...
 
 
-def merged_copy(policy: Any, dtype: str = "policy") -> Any:
-    """A LoRA-wrapped policy's weights with the adapter merged in, as a separate eval model (the
-    policy keeps training): rollouts then run plain linear layers, without the adapter's two
-    extra products per layer and token. Cast to `dtype` unless that is "policy"."""
+def sampling_copy(policy: Any, dtype: str = "policy", merge: bool = False) -> Any:
+    """A frozen copy of the policy for rollouts (the policy keeps training), cast to `dtype`
+    unless that is "policy". merge: a LoRA-wrapped policy's adapter merged in, so rollouts run
+    plain linear layers, without the adapter's two extra products per layer and token."""
     import copy
 
     import torch
 
     with torch.no_grad():
-        merged = copy.deepcopy(policy).merge_and_unload()
-    return _cast(merged.requires_grad_(False).eval(), dtype)
-
-
-def sampling_copy(policy: Any, dtype: str) -> Any:
-    """A frozen copy of the policy in `dtype`, for rollouts (the policy keeps training)."""
-    import copy
-
-    import torch
-
-    with torch.no_grad():
-        return _cast(copy.deepcopy(policy).requires_grad_(False).eval(), dtype)
-
-
-def _cast(model: Any, dtype: str) -> Any:
-    import torch
-
+        model = copy.deepcopy(policy)
+        if merge:
+            model = model.merge_and_unload()
+    model = model.requires_grad_(False).eval()
     return model if dtype == "policy" else model.to(getattr(torch, dtype))
 
 
